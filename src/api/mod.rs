@@ -1,0 +1,10 @@
+//! kfed's Kubernetes API types and their CRDs.
+
+pub mod cluster;
+pub mod crds;
+pub mod federated;
+pub mod template;
+
+pub use cluster::{KubeFedCluster, KubeFedClusterSpec, KubeFedClusterStatus};
+pub use federated::*;
+pub use template::Template;

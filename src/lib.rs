@@ -1,0 +1,3 @@
+//! kfed: a Kubernetes cluster-federation operator, wire-compatible with KubeFed v1beta1.
+
+pub mod api;

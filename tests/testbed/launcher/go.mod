@@ -1,0 +1,3 @@
+module kfed.dev/testbed/launcher
+
+go 1.26.0
