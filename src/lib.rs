@@ -1,3 +1,6 @@
 //! kfed: a Kubernetes cluster-federation operator, wire-compatible with KubeFed v1beta1.
 
 pub mod api;
+pub mod overrides;
+pub mod placement;
+pub mod render;

@@ -2,7 +2,7 @@
 //!
 //! The output is `include!`d by `src/api/federated.rs`, which provides the
 //! shared building blocks it names (`Template`, `Placement`, `Overrides`,
-//! `FederatedStatus`).
+//! `FederatedStatus`, `CrdConstructor`).
 
 use crate::catalog::{Scope, TargetKind};
 use proc_macro2::TokenStream;
@@ -20,7 +20,7 @@ pub fn federated_types(kinds: &[TargetKind]) -> String {
         #(#types)*
 
         /// Target kind and CRD constructor of every generated federated type, in catalog order.
-        pub const GENERATED_CRDS: &[(&str, fn() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition)] = &[
+        pub const GENERATED_CRDS: &[(&str, CrdConstructor)] = &[
             #(#table),*
         ];
     };

@@ -12,6 +12,9 @@ use std::borrow::Cow;
 
 include!(concat!(env!("OUT_DIR"), "/federated_types.rs"));
 
+/// Builds the CRD of one generated federated type.
+pub type CrdConstructor = fn() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
 /// API group of every federated type.
 pub const GROUP: &str = "types.kubefed.io";
 /// API version of every federated type.

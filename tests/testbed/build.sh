@@ -2,7 +2,14 @@
 # Builds the testbed binaries (kube multi-call binary, etcd, testbed launcher)
 # into a cache outside the checkout, keyed by version and by the sources that
 # produce them, so a second run does not rebuild. Prints the bin directory.
+# `build.sh launcher` builds only the launcher (seconds), for commands such as
+# down and status that do not need the control-plane binaries rebuilt.
 set -euo pipefail
+only="${1:-}"
+case "$only" in
+  ""|launcher) ;;
+  *) echo "usage: build.sh [launcher]" >&2; exit 2 ;;
+esac
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=versions.env
 . "$here/versions.env"
@@ -32,6 +39,11 @@ build() { # name, source dir, cache key, package, extra go build args...
   fi
   ln -sfn "$(basename "$out")" "$bin/$name"
 }
+
+# The launcher is small and standard-library only; it finds kube and etcd next
+# to itself in this bin dir.
+build testbed "$here/launcher" "$(key "$here/launcher/go.mod" "$here"/launcher/*.go)" . -ldflags "-s -w"
+if [ "$only" = launcher ]; then echo "$bin"; exit 0; fi
 
 build kube "$here/k8s" "$KUBERNETES_VERSION-$(key "$here/k8s/go.mod" "$here/k8s/go.sum" "$here/k8s/main.go")" . \
   -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean"

@@ -1,0 +1,303 @@
+//! Rendering: the object a federated object should produce in one member cluster.
+//!
+//! Order (KubeFed's, `reference/kubefed.md` §1.5): copy the template; set
+//! identity (name, namespace, apiVersion, kind); apply the cluster's overrides;
+//! add the `kubefed.io/managed=true` label, which overrides cannot remove.
+//! Unlike KubeFed, template annotations are propagated; finalizers are not
+//! (no controller in the member would ever remove them).
+
+use crate::api::OverrideOp;
+use crate::overrides::{self, OverrideError};
+use kfed_codegen::{Scope, TargetKind};
+use serde_json::{Map, Value};
+
+/// Label on every object kfed manages in a member cluster.
+pub const MANAGED_LABEL: &str = "kubefed.io/managed";
+
+/// Metadata fields of the template that are propagated; the rest (uid,
+/// resourceVersion, ownerReferences, finalizers, ...) belongs to one cluster.
+const PROPAGATED_METADATA: &[&str] = &["labels", "annotations"];
+
+/// Identity of the federated object being rendered.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    pub target: &'a TargetKind,
+    pub name: &'a str,
+    /// Namespace of the federated object (`None` when cluster-scoped).
+    pub namespace: Option<&'a str>,
+}
+
+/// Why no object could be rendered for a cluster.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// KubeFed's `ApplyOverridesFailed`.
+    #[error(transparent)]
+    Overrides(#[from] OverrideError),
+    /// KubeFed's `ComputeResourceFailed`.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The desired member object for `cluster`: template + identity + overrides + managed label.
+pub fn render(
+    source: Source<'_>,
+    template: Option<&Map<String, Value>>,
+    cluster: &str,
+    ops: &[OverrideOp],
+) -> Result<Value, RenderError> {
+    let mut object = template.cloned().unwrap_or_default();
+    object.remove("status");
+    let metadata = match object.remove("metadata") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m
+            .into_iter()
+            .filter(|(k, _)| PROPAGATED_METADATA.contains(&k.as_str()))
+            .collect(),
+        Some(_) => return Err(RenderError::Invalid("template.metadata must be an object".into())),
+    };
+    object.insert("metadata".into(), Value::Object(metadata));
+    let mut object = Value::Object(object);
+    set_identity(&mut object, source);
+
+    overrides::apply(&mut object, cluster, ops)?;
+
+    // Overrides may touch apiVersion (KubeFed allows it) but never identity.
+    let identity_changed = object.pointer("/metadata/name").and_then(Value::as_str) != Some(member_name(source))
+        || object.pointer("/metadata/namespace").and_then(Value::as_str) != member_namespace(source)
+        || object.get("kind").and_then(Value::as_str) != Some(source.target.kind);
+    if identity_changed {
+        return Err(RenderError::Invalid(format!(
+            "cluster {cluster}: overrides may not change the name, namespace or kind of the object"
+        )));
+    }
+    let labels = object
+        .pointer_mut("/metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| RenderError::Invalid(format!("cluster {cluster}: overrides removed metadata")))?
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if labels.is_null() {
+        *labels = Value::Object(Map::new());
+    }
+    let labels = labels
+        .as_object_mut()
+        .ok_or_else(|| RenderError::Invalid(format!("cluster {cluster}: metadata.labels must be an object")))?;
+    labels.insert(MANAGED_LABEL.into(), Value::String("true".into()));
+    Ok(object)
+}
+
+/// Name of the member object: the federated object's name.
+pub fn member_name<'a>(source: Source<'a>) -> &'a str {
+    source.name
+}
+
+/// Namespace of the member object: the federated object's, for namespaced targets.
+pub fn member_namespace<'a>(source: Source<'a>) -> Option<&'a str> {
+    match source.target.scope {
+        Scope::Namespaced => source.namespace,
+        Scope::Cluster => None,
+    }
+}
+
+fn set_identity(object: &mut Value, source: Source<'_>) {
+    object["apiVersion"] = Value::String(source.target.api_version());
+    object["kind"] = Value::String(source.target.kind.to_string());
+    object["metadata"]["name"] = Value::String(member_name(source).to_string());
+    if let (Some(ns), Some(metadata)) = (member_namespace(source), object["metadata"].as_object_mut()) {
+        metadata.insert("namespace".into(), Value::String(ns.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kfed_codegen::lookup;
+    use serde_json::json;
+
+    fn source(kind: &str, name: &'static str, namespace: Option<&'static str>) -> Source<'static> {
+        Source {
+            target: lookup(kind).expect("kind in catalog"),
+            name,
+            namespace,
+        }
+    }
+
+    fn ops(value: Value) -> Vec<OverrideOp> {
+        serde_json::from_value(value).expect("valid ops")
+    }
+
+    fn template(value: Value) -> Map<String, Value> {
+        value.as_object().expect("object").clone()
+    }
+
+    #[test]
+    fn seed_federated_deployment_renders_per_cluster() {
+        let tpl = template(json!({
+            "metadata": {"labels": {"app": "nginx"}},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "nginx"}},
+                "template": {
+                    "metadata": {"labels": {"app": "nginx"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx", "args": ["-g"]}]}
+                }
+            }
+        }));
+        let seed_ops = ops(json!([
+            {"path": "/spec/replicas", "value": 5},
+            {"path": "/spec/template/spec/containers/0/image", "value": "nginx:1.17.0-alpine"},
+            {"path": "/metadata/annotations", "op": "add", "value": {"foo": "bar"}},
+            {"path": "/metadata/annotations/foo", "op": "remove"},
+            {"path": "/spec/template/spec/containers/0/args/0", "op": "add", "value": "-q"}
+        ]));
+        let src = source("Deployment", "test-deployment", Some("test-namespace"));
+
+        let cluster1 = render(src, Some(&tpl), "cluster1", &seed_ops).expect("renders");
+        assert_eq!(
+            cluster1,
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": "test-deployment",
+                    "namespace": "test-namespace",
+                    "labels": {"app": "nginx", "kubefed.io/managed": "true"},
+                    "annotations": {}
+                },
+                "spec": {
+                    "replicas": 5,
+                    "selector": {"matchLabels": {"app": "nginx"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "nginx"}},
+                        "spec": {"containers": [{"name": "nginx", "image": "nginx:1.17.0-alpine", "args": ["-q", "-g"]}]}
+                    }
+                }
+            })
+        );
+
+        let cluster2 = render(src, Some(&tpl), "cluster2", &[]).expect("renders");
+        assert_eq!(cluster2["spec"]["replicas"], 3);
+        assert_eq!(cluster2["spec"]["template"]["spec"]["containers"][0]["image"], "nginx");
+    }
+
+    #[test]
+    fn identity_comes_from_the_federated_object() {
+        let tpl = template(json!({
+            "apiVersion": "v0", "kind": "Wrong",
+            "metadata": {"name": "other", "namespace": "other", "uid": "u", "resourceVersion": "1",
+                         "finalizers": ["x"], "annotations": {"a": "b"}, "ownerReferences": []},
+            "data": {"k": "v"},
+            "status": {"phase": "x"}
+        }));
+        let got = render(source("ConfigMap", "cfg", Some("ns1")), Some(&tpl), "c", &[]).expect("renders");
+        assert_eq!(
+            got,
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "cfg", "namespace": "ns1", "annotations": {"a": "b"}, "labels": {"kubefed.io/managed": "true"}},
+                "data": {"k": "v"}
+            })
+        );
+    }
+
+    #[test]
+    fn cluster_scoped_and_namespace_objects_have_no_namespace() {
+        let got = render(source("ClusterRole", "reader", None), None, "c", &[]).expect("renders");
+        assert_eq!(
+            got["metadata"],
+            json!({"name": "reader", "labels": {"kubefed.io/managed": "true"}})
+        );
+        // A FederatedNamespace named after its namespace renders the Namespace itself.
+        let got = render(source("Namespace", "team-a", Some("team-a")), None, "c", &[]).expect("renders");
+        assert_eq!(
+            got,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a", "labels": {"kubefed.io/managed": "true"}}})
+        );
+    }
+
+    #[test]
+    fn managed_label_survives_overrides() {
+        let src = source("ConfigMap", "cfg", Some("ns1"));
+        let tpl = template(json!({"metadata": {"labels": {"a": "b"}}}));
+        let got = render(
+            src,
+            Some(&tpl),
+            "c",
+            &ops(json!([{"op": "remove", "path": "/metadata/labels"}])),
+        )
+        .expect("renders");
+        assert_eq!(got["metadata"]["labels"], json!({"kubefed.io/managed": "true"}));
+        let got = render(
+            src,
+            Some(&tpl),
+            "c",
+            &ops(json!([{"path": "/metadata/labels/kubefed.io~1managed", "op": "add", "value": "false"}])),
+        )
+        .expect("renders");
+        assert_eq!(got["metadata"]["labels"]["kubefed.io/managed"], "true");
+        let got = render(
+            src,
+            Some(&tpl),
+            "c",
+            &ops(json!([{"path": "/metadata/labels", "value": {"x": "y"}}])),
+        )
+        .expect("renders");
+        assert_eq!(
+            got["metadata"]["labels"],
+            json!({"x": "y", "kubefed.io/managed": "true"})
+        );
+    }
+
+    #[test]
+    fn overrides_cannot_escape_the_object_identity() {
+        let src = source("ConfigMap", "cfg", Some("ns1"));
+        for path in ["/metadata/name", "/metadata/namespace", "/kind"] {
+            let err = render(src, None, "c", &ops(json!([{"path": path, "value": "kube-system"}]))).expect_err(path);
+            assert!(
+                err.to_string().contains("may not change the name, namespace or kind"),
+                "{path}: {err}"
+            );
+        }
+        let err = render(
+            src,
+            None,
+            "c",
+            &ops(json!([{"path": "/metadata", "value": {"name": "x"}}])),
+        )
+        .expect_err("metadata");
+        assert!(matches!(err, RenderError::Invalid(_)), "{err}");
+        let err =
+            render(src, None, "c", &ops(json!([{"path": "/metadata", "value": "x"}]))).expect_err("metadata scalar");
+        assert!(matches!(err, RenderError::Invalid(_)), "{err}");
+        // apiVersion may be overridden, as in KubeFed.
+        let got = render(src, None, "c", &ops(json!([{"path": "/apiVersion", "value": "v1"}]))).expect("renders");
+        assert_eq!(got["apiVersion"], "v1");
+    }
+
+    #[test]
+    fn override_failures_name_cluster_index_and_path() {
+        let err = render(
+            source("ConfigMap", "cfg", Some("ns1")),
+            None,
+            "member2",
+            &ops(json!([{"path": "/data/missing", "value": "x"}])),
+        )
+        .expect_err("missing path");
+        assert_eq!(
+            err,
+            RenderError::Overrides(OverrideError::Operation {
+                cluster: "member2".into(),
+                index: 0,
+                path: "/data/missing".into(),
+                reason: "/data does not exist".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn bad_template_metadata_is_reported() {
+        let tpl = template(json!({"metadata": "nope"}));
+        let err = render(source("ConfigMap", "cfg", Some("ns1")), Some(&tpl), "c", &[]).expect_err("bad metadata");
+        assert_eq!(err, RenderError::Invalid("template.metadata must be an object".into()));
+    }
+}
