@@ -1,6 +1,7 @@
 //! kfed: a Kubernetes cluster-federation operator, wire-compatible with KubeFed v1beta1.
 
 pub mod api;
+pub mod cluster;
 pub mod overrides;
 pub mod placement;
 pub mod render;

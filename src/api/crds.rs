@@ -1,7 +1,9 @@
 //! Every CRD kfed installs, and their YAML form as checked in under `config/crd/`.
 
 use crate::api::{GENERATED_CRDS, KubeFedCluster};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
 use kube::CustomResourceExt;
 
 /// A CRD and the file it is written to under `config/crd/`.
@@ -13,12 +15,54 @@ pub struct CrdFile {
 /// All CRDs: `KubeFedCluster` first, then one `Federated<Kind>` per catalog entry.
 pub fn all() -> Vec<CrdFile> {
     std::iter::once(KubeFedCluster::crd())
-        .chain(GENERATED_CRDS.iter().map(|(_, crd)| crd()))
+        .chain(GENERATED_CRDS.iter().map(|(_, crd)| require_override_values(crd())))
         .map(|crd| CrdFile {
             file_name: format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("unnamed")),
             crd,
         })
         .collect()
+}
+
+/// Refuses `add`/`replace` overrides without a `value` at admission. `value` has
+/// no type, so CEL cannot see it, and kube's schema rewriter would hoist the
+/// properties of an `anyOf` written on the Rust type; so it is added here.
+fn require_override_values(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let op_schema = crd
+        .spec
+        .versions
+        .iter_mut()
+        .filter_map(|v| v.schema.as_mut()?.open_api_v3_schema.as_mut())
+        .find_map(|root| {
+            root.properties
+                .as_mut()?
+                .get_mut("spec")?
+                .properties
+                .as_mut()?
+                .get_mut("overrides")?
+                .items
+                .as_mut()
+        });
+    if let Some(JSONSchemaPropsOrArray::Schema(cluster)) = op_schema
+        && let Some(ops) = cluster.properties.as_mut().and_then(|p| p.get_mut("clusterOverrides"))
+        && let Some(JSONSchemaPropsOrArray::Schema(op)) = ops.items.as_mut()
+    {
+        let op_remove = JSONSchemaProps {
+            enum_: Some(vec![JSON(serde_json::json!("remove"))]),
+            ..Default::default()
+        };
+        op.any_of = Some(vec![
+            JSONSchemaProps {
+                required: Some(vec!["value".into()]),
+                ..Default::default()
+            },
+            JSONSchemaProps {
+                required: Some(vec!["op".into()]),
+                properties: Some([("op".to_string(), op_remove)].into()),
+                ..Default::default()
+            },
+        ]);
+    }
+    crd
 }
 
 /// The YAML document for one CRD, as written to disk.

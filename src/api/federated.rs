@@ -13,7 +13,8 @@ use std::borrow::Cow;
 include!(concat!(env!("OUT_DIR"), "/federated_types.rs"));
 
 /// Builds the CRD of one generated federated type.
-pub type CrdConstructor = fn() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+pub type CrdConstructor =
+    fn() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// API group of every federated type.
 pub const GROUP: &str = "types.kubefed.io";
@@ -120,7 +121,7 @@ pub struct OverrideOp {
         "message": "path must be a JSON pointer such as /spec/replicas (RFC 6901: starts with /, ~ only as ~0 or ~1)",
     }]))]
     pub path: String,
-    /// The value to add or replace with; ignored for `remove`.
+    /// The value to add or replace with; required unless `op` is `remove`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_value")]
     pub value: Option<serde_json::Value>,

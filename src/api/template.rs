@@ -59,6 +59,9 @@ impl<T: JsonSchema> JsonSchema for Template<T> {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut schema = T::json_schema(generator);
+        // k8s-openapi marks `metadata` required (it is not optional in Rust); KubeFed
+        // templates routinely omit it, and identity comes from the federated object.
+        schema.remove("required");
         if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
             // The member cluster owns status, and identity comes from the federated object.
             for owned_elsewhere in ["status", "apiVersion", "kind"] {

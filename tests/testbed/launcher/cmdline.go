@@ -58,6 +58,9 @@ func apiserverProc(o *options, b binaries, st *state, cluster string) *proc {
 		"--endpoint-reconciler-type=none",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
+		// Otherwise SIGTERM waits up to 60 s for clients' (the
+		// controller-manager's) connections to close; with it, 2 s.
+		"--shutdown-send-retry-after=true",
 	}
 	// Compaction covers the whole shared keyspace, so one apiserver doing
 	// it is enough.

@@ -54,6 +54,7 @@ func cmdUp(o *options, members int, membersSet bool) error {
 		if err := teardown(o, old); err != nil {
 			return err
 		}
+		members = old.Members // same shape as before, unless asked otherwise
 	}
 	return freshUp(ctx, o, bins, members)
 }
@@ -98,7 +99,7 @@ func alreadyUp(ctx context.Context, o *options, st *state) error {
 	return nil
 }
 
-func freshUp(ctx context.Context, o *options, bins binaries, members int) error {
+func freshUp(ctx context.Context, o *options, bins binaries, members int) (err error) {
 	st := newState(o, members)
 	names := clusterNames(members)
 
@@ -136,14 +137,17 @@ func freshUp(ctx context.Context, o *options, bins binaries, members int) error 
 		return err
 	}
 
-	ok := false
+	// On failure, say why first, then stop whatever this up started.
 	defer func() {
-		if !ok {
-			fmt.Fprintln(os.Stderr, "testbed: up failed; stopping what it started")
-			if err := teardown(o, st); err != nil {
-				fmt.Fprintln(os.Stderr, "testbed: "+err.Error())
-			}
+		if err == nil {
+			return
 		}
+		fmt.Fprintln(os.Stderr, "testbed: "+err.Error())
+		fmt.Fprintln(os.Stderr, "testbed: up failed; stopping what it started")
+		if terr := teardown(o, st); terr != nil {
+			fmt.Fprintln(os.Stderr, "testbed: "+terr.Error())
+		}
+		err = errQuiet
 	}()
 
 	// launch starts p, records it at once (so a killed `up` leaves nothing
@@ -195,7 +199,6 @@ func freshUp(ctx context.Context, o *options, bins binaries, members int) error 
 			return fmt.Errorf("%s exited during start; last lines of %s:\n%s", p, p.Log, tail(p.Log, 20))
 		}
 	}
-	ok = true
 	printExport(o)
 	return nil
 }
