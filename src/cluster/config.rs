@@ -178,9 +178,7 @@ yQ==
     }
 
     fn secret(token: &str) -> Secret {
-        let mut s = Secret::default();
-        s.data = Some([("token".to_string(), ByteString(token.as_bytes().to_vec()))].into());
-        s
+        Secret { data: Some([("token".to_string(), ByteString(token.as_bytes().to_vec()))].into()), ..Default::default() }
     }
 
     #[test]

@@ -66,6 +66,20 @@ func run(args []string) error {
 		return fmt.Errorf("no command given (try: testbed --help)")
 	}
 	cmd, rest := words[0], words[1:]
+	if cmd == "help" {
+		return flag.ErrHelp
+	}
+
+	// Arguments each command takes: stop and start name one cluster.
+	nargs, known := map[string]int{"up": 0, "down": 0, "status": 0, "env": 0, "stop": 1, "start": 1}[cmd]
+	switch {
+	case !known:
+		return fmt.Errorf("unknown command %q (commands: up, down, status, stop, start, env)", cmd)
+	case nargs == 1 && len(rest) != 1:
+		return fmt.Errorf("%s needs exactly one cluster name, e.g. testbed %s member1", cmd, cmd)
+	case nargs == 0 && len(rest) > 0:
+		return fmt.Errorf("%s takes no arguments, got %q", cmd, rest[0])
+	}
 
 	// Command-specific flags are only accepted by their command.
 	set := map[string]bool{}
@@ -78,19 +92,6 @@ func run(args []string) error {
 	}
 	if err := o.resolve(set["base-port"]); err != nil {
 		return err
-	}
-
-	want := 0
-	if cmd == "stop" || cmd == "start" {
-		want = 1
-	}
-	switch {
-	case cmd != "up" && cmd != "down" && cmd != "status" && cmd != "stop" && cmd != "start" && cmd != "env":
-		return fmt.Errorf("unknown command %q (commands: up, down, status, stop, start, env)", cmd)
-	case len(rest) != want && want == 1:
-		return fmt.Errorf("%s needs exactly one cluster name, e.g. testbed %s member1", cmd, cmd)
-	case len(rest) != want:
-		return fmt.Errorf("%s takes no arguments, got %q", cmd, rest[0])
 	}
 
 	switch cmd {

@@ -12,14 +12,20 @@ import (
 // state is what <state>/state.json records about a running testbed: enough
 // to check it, stop exactly its processes, and restart a stopped apiserver.
 type state struct {
-	Members  int     `json:"members"`
-	BasePort int     `json:"basePort"`
-	DataDir  string  `json:"dataDir"`
-	Procs    []*proc `json:"processes"`
+	Members  int            `json:"members"`
+	BasePort int            `json:"basePort"`
+	Ports    map[string]int `json:"ports"` // for readers; derived from BasePort
+	DataDir  string         `json:"dataDir"`
+	Procs    []*proc        `json:"processes"`
 }
 
 func newState(o *options, members int) *state {
-	return &state{Members: members, BasePort: o.basePort, DataDir: dataDir(o.stateDir)}
+	s := &state{Members: members, BasePort: o.basePort, DataDir: dataDir(o.stateDir)}
+	s.Ports = map[string]int{"etcd-client": s.etcdClientPort(), "etcd-peer": s.etcdPeerPort()}
+	for _, n := range clusterNames(members) {
+		s.Ports[n] = s.apiserverPort(n)
+	}
+	return s
 }
 
 func (s *state) etcdClientPort() int { return s.BasePort }
