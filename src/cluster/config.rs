@@ -178,7 +178,10 @@ yQ==
     }
 
     fn secret(token: &str) -> Secret {
-        Secret { data: Some([("token".to_string(), ByteString(token.as_bytes().to_vec()))].into()), ..Default::default() }
+        Secret {
+            data: Some([("token".to_string(), ByteString(token.as_bytes().to_vec()))].into()),
+            ..Default::default()
+        }
     }
 
     #[test]

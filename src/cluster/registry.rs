@@ -28,6 +28,8 @@ pub struct Member {
     pub labels: BTreeMap<String, String>,
     /// Present when the configuration is usable (the cluster may still be unready).
     pub client: Option<Client>,
+    /// Changes each time the client is rebuilt, so users of the client can tell.
+    pub client_id: u64,
     pub ready: bool,
     /// Why the cluster is not ready, for status messages.
     pub not_ready_reason: Option<String>,
@@ -107,6 +109,7 @@ impl Registry {
                         name: name.clone(),
                         labels: BTreeMap::new(),
                         client: None,
+                        client_id: 0,
                         ready: false,
                         not_ready_reason: None,
                     },
@@ -125,6 +128,7 @@ impl Registry {
                     Ok(client) => {
                         info!(cluster = %name, "member cluster client (re)built");
                         entry.member.client = Some(client);
+                        entry.member.client_id = NEXT_CLIENT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         entry.fingerprint = Some(config.fingerprint);
                         entry.tracker = Tracker::default();
                         changed = true;
@@ -142,6 +146,8 @@ impl Registry {
         }
     }
 }
+
+static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn set_malformed(entry: &mut Entry, reason: String) -> bool {
     if entry.tracker.health() == &Health::ConfigMalformed(reason.clone()) {

@@ -13,14 +13,22 @@ use serde_json::{Map, Value};
 /// `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` identify the
 /// object and are never listed, so they are skipped.
 pub fn covers(owned: &Value, desired: &Value) -> bool {
-    let (Some(owned), Some(desired)) = (owned.as_object(), desired.as_object()) else { return false };
+    let (Some(owned), Some(desired)) = (owned.as_object(), desired.as_object()) else {
+        return false;
+    };
     desired.iter().all(|(key, value)| match key.as_str() {
         "apiVersion" | "kind" => true,
         "metadata" => {
             let Some(meta) = value.as_object() else { return false };
-            let identity_free: Map<String, Value> =
-                meta.iter().filter(|(k, _)| !matches!(k.as_str(), "name" | "namespace")).map(|(k, v)| (k.clone(), v.clone())).collect();
-            identity_free.is_empty() || owned.get("f:metadata").is_some_and(|o| covers_object(o, &identity_free))
+            let identity_free: Map<String, Value> = meta
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "name" | "namespace"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            identity_free.is_empty()
+                || owned
+                    .get("f:metadata")
+                    .is_some_and(|o| covers_object(o, &identity_free))
         }
         _ => covers_field(owned, key, value),
     })
@@ -38,7 +46,9 @@ fn covers_field(owned: &Map<String, Value>, key: &str, value: &Value) -> bool {
     if is_empty(value) {
         return true;
     }
-    let Some(child) = owned.get(&format!("f:{key}")) else { return false };
+    let Some(child) = owned.get(&format!("f:{key}")) else {
+        return false;
+    };
     match value {
         Value::Object(map) => covers_object(child, map),
         Value::Array(items) => covers_list(child, items),
@@ -59,13 +69,20 @@ fn is_empty(value: &Value) -> bool {
 /// entries), or a map keyed by some fields of its items (`k:{"name":"x"}` entries).
 fn covers_list(owned: &Value, items: &[Value]) -> bool {
     let Some(owned) = owned.as_object() else { return false };
-    if !owned.keys().any(|k| k.starts_with("k:") || k.starts_with("v:") || k.starts_with("i:")) {
+    if !owned
+        .keys()
+        .any(|k| k.starts_with("k:") || k.starts_with("v:") || k.starts_with("i:"))
+    {
         return true; // atomic: the whole list is owned
     }
     items.iter().enumerate().all(|(index, item)| match item {
         Value::Object(fields) => owned
             .iter()
-            .find(|(k, _)| k.strip_prefix("k:").and_then(|key| serde_json::from_str::<Value>(key).ok()).is_some_and(|key| key_matches(&key, fields)))
+            .find(|(k, _)| {
+                k.strip_prefix("k:")
+                    .and_then(|key| serde_json::from_str::<Value>(key).ok())
+                    .is_some_and(|key| key_matches(&key, fields))
+            })
             .or_else(|| owned.get_key_value(&format!("i:{index}")))
             .is_some_and(|(_, entry)| covers_object(entry, &without_empty(fields))),
         scalar => owned.contains_key(&format!("v:{scalar}")),
@@ -80,7 +97,10 @@ fn key_matches(key: &Value, item: &Map<String, Value>) -> bool {
 }
 
 fn without_empty(map: &Map<String, Value>) -> Map<String, Value> {
-    map.iter().filter(|(_, v)| !is_empty(v)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    map.iter()
+        .filter(|(_, v)| !is_empty(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -130,11 +150,17 @@ mod tests {
         assert!(!covers(&o, &deployment()), "kubectl scale took replicas");
 
         let mut o = owned();
-        o["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"].as_object_mut().expect("object").remove("f:image");
+        o["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"]
+            .as_object_mut()
+            .expect("object")
+            .remove("f:image");
         assert!(!covers(&o, &deployment()), "kubectl set image took the image");
 
         let mut o = owned();
-        o["f:metadata"]["f:labels"].as_object_mut().expect("object").remove("f:kubefed.io/managed");
+        o["f:metadata"]["f:labels"]
+            .as_object_mut()
+            .expect("object")
+            .remove("f:kubefed.io/managed");
         assert!(!covers(&o, &deployment()), "the managed label was removed");
     }
 
@@ -144,7 +170,10 @@ mod tests {
         d["spec"]["paused"] = json!(true);
         assert!(!covers(&owned(), &d));
         let mut d = deployment();
-        d["spec"]["template"]["spec"]["containers"].as_array_mut().expect("array").push(json!({"name": "sidecar", "image": "busybox"}));
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .expect("array")
+            .push(json!({"name": "sidecar", "image": "busybox"}));
         assert!(!covers(&owned(), &d));
     }
 
@@ -154,7 +183,10 @@ mod tests {
         assert!(covers(&owned, &json!({"spec": {"finalizers": ["kubernetes"]}})));
         assert!(!covers(&owned, &json!({"spec": {"finalizers": ["other"]}})));
         let owned = json!({"f:rules": {}});
-        assert!(covers(&owned, &json!({"rules": [{"verbs": ["get"]}]})), "atomic lists are owned whole");
+        assert!(
+            covers(&owned, &json!({"rules": [{"verbs": ["get"]}]})),
+            "atomic lists are owned whole"
+        );
     }
 
     #[test]

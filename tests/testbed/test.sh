@@ -16,10 +16,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/kfed-testbed-test.XXXXXX")"
 export KFED_TESTBED_DIR="$work/main" KFED_TESTBED_BASE_PORT=17440
 export KUBECONFIG="$KFED_TESTBED_DIR/kubeconfig"
 ns=kfed-testbed-test
-http_pid=""
+http_pid="" bystander=""
 
 cleanup() {
-  [ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null
+  for pid in $http_pid $bystander; do kill "$pid" 2>/dev/null || true; done
   for d in main ports crash; do "$tb" --state-dir "$work/$d" down --purge >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
@@ -203,7 +203,7 @@ nothing_left() { # state-dir etcd-port: no process and no state remain
   if [ -n "$left" ] || [ -e "$1/state.json" ]; then echo "left behind: pids $left"; return 1; fi
 }
 check "... and leaves no process behind" nothing_left "$work/ports" 17640
-kill "$http_pid"; http_pid=""
+kill "$http_pid" 2>/dev/null || true; http_pid=""
 
 mkdir -p "$work/fakebin"
 ln -s "$(readlink -f "$bin/etcd")" "$work/fakebin/etcd"
@@ -249,6 +249,30 @@ check "the second up reused the CA" test "$(cksum <"$KFED_TESTBED_DIR/pki/ca.crt
 sleep 10
 measure_rss >"$work/rss4"
 check "status exits 0 with 4 members" "$tb" status
+
+# A stale state: one server died, and its pid now belongs to an unrelated
+# process (a sleep of ours). up must restart everything and not touch it.
+sleep 600 &
+bystander=$!
+make_stale() {
+  py 'import json,os,signal,sys
+path = sys.argv[1] + "/state.json"
+st = json.load(open(path))
+for p in st["processes"]:
+    if p["component"] == "kube-controller-manager" and p["cluster"] == "member4":
+        os.kill(p["pid"], signal.SIGKILL)
+        p["pid"] = int(sys.argv[2])
+json.dump(st, open(path, "w"))' "$KFED_TESTBED_DIR" "$bystander"
+}
+stale_up_restarts() {
+  grep_out 'stale' "$tb" up &&
+    [ "$(py 'import json,sys; print(json.load(open(sys.argv[1]))["members"])' "$KFED_TESTBED_DIR/state.json")" = 4 ] &&
+    "$tb" status
+}
+check "make the state stale" make_stale
+check "up on a stale state restarts it with the same members" stale_up_restarts
+check "... and leaves the process that reused a recorded pid alone" kill -0 "$bystander"
+kill "$bystander" 2>/dev/null || true; bystander=""
 check "down after 4 members" "$tb" down
 
 echo

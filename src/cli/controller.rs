@@ -1,0 +1,156 @@
+//! `kfed controller`: the operator process.
+
+use crate::cli::clients::ConnectionArgs;
+use crate::cluster::health::HealthSettings;
+use crate::cluster::{Registry, registry};
+use crate::metrics::Metrics;
+use crate::sync::{self, Settings};
+use anyhow::{Context, Result};
+use kube_lease_manager::LeaseManagerBuilder;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Kubeconfig context of the host cluster (default: current context).
+    #[arg(long)]
+    context: Option<String>,
+    /// Namespace holding KubeFedClusters, their Secrets and the leader Lease.
+    #[arg(long, default_value = "kube-federation-system")]
+    federation_namespace: String,
+    /// Concurrent reconciles per federated kind.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: u16,
+    /// Take over pre-existing member objects that lack the managed label (KubeFed's adoptResources).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    adopt_resources: bool,
+    /// How often every member's /healthz is probed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    cluster_health_period: Duration,
+    /// Consecutive failed probes before a ready member is marked not ready.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    cluster_failure_threshold: u32,
+    /// Consecutive successful probes before a member is marked ready.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    cluster_success_threshold: u32,
+    /// Timeout of one health probe (also the connect timeout of member clients).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    cluster_health_timeout: Duration,
+    /// Only act while holding the `kfed-controller` Lease, so several replicas are safe.
+    #[arg(long)]
+    leader_elect: bool,
+    /// Identity in the leader Lease and in Events (default: $POD_NAME, else hostname and pid).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log / RUST_LOG")?)
+        .init();
+    let host = args.connection.client(args.context.as_deref()).await?;
+    host.apiserver_version()
+        .await
+        .context("the host cluster's API server does not answer")?;
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutdown signal received; finishing in-flight reconciles");
+        let _ = stop_tx.send(true);
+    });
+
+    let _lease = if args.leader_elect {
+        let manager = LeaseManagerBuilder::new(host.clone(), "kfed-controller")
+            .with_namespace(&args.federation_namespace)
+            .with_identity(&identity)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await
+            .context("setting up leader election")?;
+        let (mut leader, task) = manager.watch().await;
+        info!(%identity, "waiting to become the leader");
+        let mut stop = stop_rx.clone();
+        while !*leader.borrow_and_update() {
+            tokio::select! {
+                changed = leader.changed() => changed.context("leader election stopped")?,
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            }
+        }
+        info!(%identity, "became the leader");
+        // Losing the lease stops this process; a new one starts as a follower.
+        tokio::spawn(async move {
+            while leader.changed().await.is_ok() {
+                if !*leader.borrow() {
+                    warn!("lost leadership; exiting");
+                    std::process::exit(1);
+                }
+            }
+        });
+        Some(task)
+    } else {
+        None
+    };
+
+    let health = HealthSettings {
+        period: args.cluster_health_period,
+        failure_threshold: args.cluster_failure_threshold,
+        success_threshold: args.cluster_success_threshold,
+        timeout: args.cluster_health_timeout,
+    };
+    let registry = Arc::new(Registry::default());
+    let cluster_task = tokio::spawn(registry::run(
+        registry.clone(),
+        host.clone(),
+        args.federation_namespace.clone(),
+        health,
+    ));
+    let settings = Settings {
+        workers: args.workers,
+        adopt: args.adopt_resources,
+        instance: Some(identity),
+    };
+    info!(namespace = %args.federation_namespace, workers = args.workers, adopt = args.adopt_resources, "kfed controller running");
+    sync::run(host, registry, settings, metrics, stop_rx).await;
+    cluster_task.abort();
+    info!("kfed controller stopped");
+    Ok(())
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "kfed".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

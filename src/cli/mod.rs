@@ -1,0 +1,74 @@
+//! Command-line interface. Errors are reported on stderr with the object and
+//! cluster they concern, and the process exits non-zero.
+
+mod clients;
+mod controller;
+mod crds;
+mod join;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kfed",
+    version,
+    about = "Kubernetes cluster federation, wire-compatible with KubeFed v1beta1"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sync controller against the host cluster.
+    #[command(
+        after_help = "Examples:\n  kfed controller --kubeconfig .testbed/kubeconfig --context host\n  kfed controller --leader-elect   # in cluster, with its ServiceAccount"
+    )]
+    Controller(controller::Args),
+    /// Register a member cluster with the host, using a least-privilege ServiceAccount in the member.
+    #[command(after_help = "Example:\n  kfed join member1 --cluster-context member1 --host-cluster-context host")]
+    Join(join::JoinArgs),
+    /// Remove what `kfed join` created, in the host and in the member.
+    #[command(after_help = "Example:\n  kfed unjoin member1 --cluster-context member1 --host-cluster-context host")]
+    Unjoin(join::UnjoinArgs),
+    /// Print every kfed CRD as YAML, or write one file per CRD into a directory.
+    #[command(
+        after_help = "Examples:\n  kfed crds | kubectl apply --server-side -f -\n  kfed crds --output-dir config/crd/bases"
+    )]
+    Crds(crds::Args),
+    /// Print the kfed version.
+    #[command(after_help = "Example:\n  kfed version")]
+    Version,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kfed: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Controller(args) => controller::run(args).await,
+            Command::Join(args) => join::join(args).await,
+            Command::Unjoin(args) => join::unjoin(args).await,
+            Command::Crds(args) => crds::run(args),
+            Command::Version => {
+                println!("kfed {}", env!("CARGO_PKG_VERSION"));
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kfed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Per-cluster operations on member objects: make one present and matching, or
+//! absent. Each returns what happened as a `ClusterResult`; none panics or
+//! touches an object kfed does not manage.
+
+use crate::render::MANAGED_LABEL;
+use crate::sync::FIELD_MANAGER;
+use crate::sync::fields;
+use crate::sync::kinds::Kind;
+use crate::sync::status::{ClusterResult, ClusterState};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::core::DynamicObject;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Annotation on member objects holding the hash of what kfed last applied.
+pub const HASH_ANNOTATION: &str = "kfed.io/desired-hash";
+
+/// What a cluster operation changed, for Events and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    None,
+    Created,
+    Updated,
+    Deleted,
+    Unlabeled,
+}
+
+/// Result of one operation in one cluster.
+#[derive(Debug)]
+pub struct Outcome {
+    pub result: ClusterResult,
+    pub change: Change,
+}
+
+impl Outcome {
+    fn ok(cluster: &str, change: Change) -> Self {
+        Self {
+            result: ClusterResult::ok(cluster),
+            change,
+        }
+    }
+
+    fn failed(cluster: &str, state: ClusterState, message: impl Into<String>) -> Self {
+        Self {
+            result: ClusterResult::failed(cluster, state, message),
+            change: Change::None,
+        }
+    }
+}
+
+/// One member object: where it lives and how to reach it.
+pub struct Target<'a> {
+    pub cluster: &'a str,
+    pub client: Client,
+    pub kind: &'a Kind,
+    pub name: &'a str,
+    pub namespace: Option<&'a str>,
+    /// The synced cache of managed objects of this kind in this cluster, if any.
+    pub cache: Option<Store<DynamicObject>>,
+}
+
+impl Target<'_> {
+    fn api(&self) -> Api<DynamicObject> {
+        match self.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &self.kind.target_resource),
+            None => Api::all_with(self.client.clone(), &self.kind.target_resource),
+        }
+    }
+
+    /// The member object, from the cache when it holds it, else from the API server
+    /// (the cache only holds managed objects; unmanaged ones need a read).
+    async fn live(&self, trust_cache_absence: bool) -> Result<Option<DynamicObject>, kube::Error> {
+        if let Some(cache) = &self.cache {
+            let mut key = ObjectRef::new_with(self.name, self.kind.target_resource.clone());
+            if let Some(ns) = self.namespace {
+                key = key.within(ns);
+            }
+            if let Some(obj) = cache.get(&key) {
+                return Ok(Some((*obj).clone()));
+            }
+            if trust_cache_absence {
+                return Ok(None);
+            }
+        }
+        self.api().get_opt(self.name).await
+    }
+}
+
+/// Settings that shape how objects are written.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteOptions {
+    /// Take over pre-existing objects that lack the managed label (KubeFed's `adoptResources`).
+    pub adopt: bool,
+    /// Leave `spec.replicas` to the member once the object exists.
+    pub retain_replicas: bool,
+}
+
+/// Makes the member object match `desired`, writing only when it does not already.
+pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteOptions) -> Outcome {
+    let cluster = target.cluster;
+    let live = match target.live(false).await {
+        Ok(live) => live,
+        Err(e) => return Outcome::failed(cluster, ClusterState::RetrievalFailed, describe(&e)),
+    };
+    if let Some(obj) = &live {
+        if obj.metadata.deletion_timestamp.is_some() {
+            return Outcome::failed(
+                cluster,
+                ClusterState::WaitingForRemoval,
+                "the member object is being deleted; it is recreated once gone",
+            );
+        }
+        match obj.labels().get(MANAGED_LABEL).map(String::as_str) {
+            Some("true") => {}
+            Some("false") => {
+                return Outcome::failed(
+                    cluster,
+                    ClusterState::ManagedLabelFalse,
+                    format!("{MANAGED_LABEL}=false: left alone"),
+                );
+            }
+            _ if !options.adopt => {
+                return Outcome::failed(
+                    cluster,
+                    ClusterState::AlreadyExists,
+                    "an unmanaged object exists and adoption is disabled",
+                );
+            }
+            _ => {}
+        }
+    }
+
+    let mut desired = desired;
+    let retained = options.retain_replicas && live.is_some();
+    if retained {
+        retain_replicas(&mut desired, live.as_ref());
+    }
+    let comparable = comparable(&desired, retained);
+    let hash = content_hash(&comparable);
+    if let Some(obj) = &live
+        && obj.labels().get(MANAGED_LABEL).map(String::as_str) == Some("true")
+        && obj.annotations().get(HASH_ANNOTATION) == Some(&hash)
+        && fields::covers(&owned_fields(obj), &comparable)
+    {
+        return Outcome::ok(cluster, Change::None);
+    }
+    if let Some(annotations) = desired
+        .pointer_mut("/metadata")
+        .and_then(Value::as_object_mut)
+        .map(|m| m.entry("annotations").or_insert_with(|| Value::Object(Map::new())))
+    {
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Some(map) = annotations.as_object_mut() {
+            map.insert(HASH_ANNOTATION.into(), Value::String(hash));
+        }
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    match target.api().patch(target.name, &params, &Patch::Apply(&desired)).await {
+        Ok(_) if live.is_none() => Outcome::ok(cluster, Change::Created),
+        Ok(_) => Outcome::ok(cluster, Change::Updated),
+        Err(e) if live.is_none() => Outcome::failed(cluster, ClusterState::CreationFailed, describe(&e)),
+        Err(e) => Outcome::failed(cluster, ClusterState::UpdateFailed, describe(&e)),
+    }
+}
+
+/// How an object leaves a member.
+#[derive(Clone, Debug)]
+pub enum Removal {
+    /// Delete it with these options.
+    Delete(DeleteParams),
+    /// Keep it and strip the managed label (`kubefed.io/orphan: "true"`, or the host's own namespace).
+    Orphan,
+}
+
+/// Makes sure the member holds no managed object; `wait` reports objects still
+/// terminating as `WaitingForRemoval` (deletion of the federated object waits for them).
+pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -> Outcome {
+    let cluster = target.cluster;
+    let live = match target.live(true).await {
+        Ok(live) => live,
+        Err(e) => return Outcome::failed(cluster, ClusterState::RetrievalFailed, describe(&e)),
+    };
+    let Some(obj) = live else {
+        return Outcome::ok(cluster, Change::None);
+    };
+    if obj.labels().get(MANAGED_LABEL).map(String::as_str) != Some("true") {
+        return Outcome::ok(cluster, Change::None); // not ours
+    }
+    if obj.metadata.deletion_timestamp.is_some() {
+        return if wait {
+            Outcome::failed(
+                cluster,
+                ClusterState::WaitingForRemoval,
+                "waiting for the member to finish deleting the object",
+            )
+        } else {
+            Outcome::ok(cluster, Change::None)
+        };
+    }
+    match removal {
+        Removal::Orphan => {
+            let patch = serde_json::json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
+            match target
+                .api()
+                .patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => Outcome::ok(cluster, Change::Unlabeled),
+                Err(e) => Outcome::failed(cluster, ClusterState::LabelRemovalFailed, describe(&e)),
+            }
+        }
+        Removal::Delete(params) => match target.api().delete(target.name, params).await {
+            Ok(either) => {
+                let gone = either.is_right();
+                let mut outcome = Outcome::ok(cluster, Change::Deleted);
+                if wait && !gone {
+                    outcome.result = ClusterResult::failed(
+                        cluster,
+                        ClusterState::WaitingForRemoval,
+                        "deletion requested; waiting until it is gone",
+                    );
+                }
+                outcome
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => Outcome::ok(cluster, Change::None),
+            Err(e) => Outcome::failed(cluster, ClusterState::DeletionFailed, describe(&e)),
+        },
+    }
+}
+
+/// Under `retainReplicas`, the member's replicas win: keep the live value while
+/// kfed still owns the field (so applying does not drop it), otherwise leave the
+/// field out so whoever scaled it keeps it.
+fn retain_replicas(desired: &mut Value, live: Option<&DynamicObject>) {
+    let Some(spec) = desired.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let live_replicas = live.and_then(|l| l.data.pointer("/spec/replicas").cloned());
+    let kfed_owns = live.is_some_and(|l| owned_fields(l).pointer("/f:spec/f:replicas").is_some());
+    match live_replicas {
+        Some(replicas) if kfed_owns => {
+            spec.insert("replicas".into(), replicas);
+        }
+        _ => {
+            spec.remove("replicas");
+        }
+    }
+}
+
+/// The part of `desired` that kfed's hash and ownership check cover.
+fn comparable(desired: &Value, retained: bool) -> Value {
+    let mut v = desired.clone();
+    if retained && let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("replicas");
+    }
+    if let Some(annotations) = v.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        annotations.remove(HASH_ANNOTATION);
+    }
+    v
+}
+
+/// kfed's `fieldsV1` in the object's managed fields (empty when it owns nothing).
+fn owned_fields(obj: &DynamicObject) -> Value {
+    obj.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"))
+        .and_then(|f| f.fields_v1.as_ref())
+        .map(|f| f.0.clone())
+        .unwrap_or(Value::Null)
+}
+
+/// A stable hash of a JSON value (keys sorted), hex, 16 bytes.
+pub fn content_hash(value: &Value) -> String {
+    fn write(value: &Value, hasher: &mut Sha256) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                hasher.update(b"{");
+                for key in keys {
+                    hasher.update(serde_json::to_string(key).unwrap_or_default().as_bytes());
+                    hasher.update(b":");
+                    write(&map[key], hasher);
+                    hasher.update(b",");
+                }
+                hasher.update(b"}");
+            }
+            Value::Array(items) => {
+                hasher.update(b"[");
+                for item in items {
+                    write(item, hasher);
+                    hasher.update(b",");
+                }
+                hasher.update(b"]");
+            }
+            scalar => hasher.update(scalar.to_string().as_bytes()),
+        }
+    }
+    let mut hasher = Sha256::new();
+    write(value, &mut hasher);
+    hasher.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A short, readable description of an API error (the API server's message, not Debug noise).
+pub fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.reason),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hash_ignores_key_order_but_not_values() {
+        let a = json!({"b": 1, "a": {"y": [1, 2], "x": "s"}});
+        let b = json!({"a": {"x": "s", "y": [1, 2]}, "b": 1});
+        assert_eq!(content_hash(&a), content_hash(&b));
+        assert_ne!(
+            content_hash(&a),
+            content_hash(&json!({"b": 1, "a": {"y": [2, 1], "x": "s"}}))
+        );
+        assert_ne!(content_hash(&json!({"a": "1"})), content_hash(&json!({"a": 1})));
+    }
+
+    #[test]
+    fn retained_replicas_leave_the_hash_alone() {
+        let d = json!({"metadata": {"annotations": {HASH_ANNOTATION: "x"}}, "spec": {"replicas": 3, "paused": false}});
+        let mut e = d.clone();
+        e["spec"]["replicas"] = json!(7);
+        assert_eq!(content_hash(&comparable(&d, true)), content_hash(&comparable(&e, true)));
+        assert_ne!(
+            content_hash(&comparable(&d, false)),
+            content_hash(&comparable(&e, false))
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Watches of managed objects in the member clusters.
+//!
+//! For every ready member and every catalog kind, one watch of the objects
+//! labelled `kubefed.io/managed=true` feeds a small cache (just what the sync
+//! controller compares) and maps each change back to its federated object, so
+//! drift and deletions in a member are corrected within seconds. Watches start
+//! when a member becomes ready and stop when it is not, so one unreachable
+//! member or one member missing a kind never holds up the others.
+
+use crate::cluster::Registry;
+use crate::render::MANAGED_LABEL;
+use crate::sync::FIELD_MANAGER;
+use crate::sync::dispatch::HASH_ANNOTATION;
+use crate::sync::kinds::Kind;
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+use kube::api::Api;
+use kube::core::DynamicObject;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// Sender of reconcile requests for one kind's controller.
+pub type Trigger = UnboundedSender<ObjectRef<DynamicObject>>;
+
+struct ClusterWatches {
+    client_id: u64,
+    stores: Vec<Store<DynamicObject>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for ClusterWatches {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+/// Caches of managed member objects, per member and kind.
+pub struct MemberCaches {
+    kinds: Vec<Arc<Kind>>,
+    triggers: Vec<Trigger>,
+    clusters: RwLock<HashMap<String, ClusterWatches>>,
+}
+
+impl MemberCaches {
+    pub fn new(kinds: Vec<Arc<Kind>>, triggers: Vec<Trigger>) -> Self {
+        Self {
+            kinds,
+            triggers,
+            clusters: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The cache of `kind` in `cluster`, once it has been filled by a complete list.
+    pub fn synced_store(&self, cluster: &str, kind: usize) -> Option<Store<DynamicObject>> {
+        let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
+        let store = clusters.get(cluster)?.stores.get(kind)?.clone();
+        futures::FutureExt::now_or_never(store.wait_until_ready())
+            .and_then(Result::ok)
+            .map(|_| store)
+    }
+
+    /// Keeps one set of watches per ready member until the process stops.
+    pub async fn run(self: Arc<Self>, registry: Arc<Registry>) {
+        let mut changes = registry.subscribe();
+        loop {
+            self.refresh(&registry);
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn refresh(&self, registry: &Registry) {
+        let members = registry.members();
+        let mut clusters = self.clusters.write().unwrap_or_else(|p| p.into_inner());
+        clusters.retain(|name, watches| {
+            members
+                .iter()
+                .any(|m| &m.name == name && m.ready && m.client_id == watches.client_id && m.client.is_some())
+        });
+        for member in members.iter().filter(|m| m.ready) {
+            let Some(client) = &member.client else { continue };
+            if clusters.contains_key(&member.name) {
+                continue;
+            }
+            debug!(cluster = %member.name, "starting member watches");
+            let (stores, tasks) = self
+                .kinds
+                .iter()
+                .map(|kind| self.watch(&member.name, client.clone(), kind))
+                .unzip();
+            clusters.insert(
+                member.name.clone(),
+                ClusterWatches {
+                    client_id: member.client_id,
+                    stores,
+                    tasks,
+                },
+            );
+        }
+    }
+
+    fn watch(&self, cluster: &str, client: Client, kind: &Arc<Kind>) -> (Store<DynamicObject>, JoinHandle<()>) {
+        let api: Api<DynamicObject> = Api::all_with(client, &kind.target_resource);
+        let writer = reflector::store::Writer::new(kind.target_resource.clone());
+        let store = writer.as_reader();
+        let trigger = self.triggers[kind.index].clone();
+        let kind = kind.clone();
+        let cluster = cluster.to_string();
+        let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
+        let task = tokio::spawn(async move {
+            watcher(api, config)
+                .default_backoff()
+                .modify(prune)
+                .reflect(writer)
+                .touched_objects()
+                .for_each(|event| {
+                    match event {
+                        Ok(obj) => {
+                            let _ = trigger.unbounded_send(kind.federated_ref(&obj.name_any(), obj.namespace().as_deref()));
+                        }
+                        Err(e) => warn!(cluster = %cluster, kind = %kind.target.kind, error = %e, "member watch failed; retrying"),
+                    }
+                    futures::future::ready(())
+                })
+                .await;
+        });
+        (store, task)
+    }
+}
+
+/// Keeps only what the sync controller reads, to bound memory: identity, the
+/// managed label, kfed's hash annotation, kfed's managed fields and `spec.replicas`.
+fn prune(obj: &mut DynamicObject) {
+    let meta = &mut obj.metadata;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|k, _| k == HASH_ANNOTATION);
+    }
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.retain(|k, _| k == MANAGED_LABEL);
+    }
+    if let Some(fields) = meta.managed_fields.as_mut() {
+        fields.retain(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"));
+    }
+    meta.owner_references = None;
+    let replicas = obj.data.pointer("/spec/replicas").cloned();
+    obj.data = match replicas {
+        Some(r) => serde_json::json!({ "spec": { "replicas": r } }),
+        None => serde_json::json!({}),
+    };
+}

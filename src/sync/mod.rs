@@ -1,0 +1,184 @@
+//! The generic sync controller: one kube-runtime controller per catalog kind,
+//! all running the same reconcile over `DynamicObject`s.
+
+pub mod dispatch;
+pub mod fields;
+pub mod kinds;
+pub mod members;
+pub mod reconcile;
+pub mod status;
+
+use crate::cluster::Registry;
+use crate::metrics::Metrics;
+use futures::StreamExt;
+use kinds::Kind;
+use kube::Client;
+use kube::api::Api;
+use kube::core::DynamicObject;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use members::{MemberCaches, Trigger};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Field manager of every server-side apply kfed sends.
+pub const FIELD_MANAGER: &str = "kfed";
+/// Finalizer on federated objects, KubeFed's name.
+pub const FINALIZER: &str = "kubefed.io/sync-controller";
+
+/// Errors of a reconcile that are retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("host API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Operator settings that shape propagation.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub workers: u16,
+    pub adopt: bool,
+    pub instance: Option<String>,
+}
+
+/// State shared by the controllers of every kind.
+pub struct Shared {
+    pub host: Client,
+    pub registry: Arc<Registry>,
+    pub members: Arc<MemberCaches>,
+    pub kinds: Vec<Arc<Kind>>,
+    pub host_stores: Vec<Store<DynamicObject>>,
+    pub triggers: Vec<Trigger>,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    backoff: Mutex<HashMap<String, u32>>,
+    namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
+}
+
+/// What one kind's reconciles see.
+pub struct KindContext {
+    pub kind: Arc<Kind>,
+    pub shared: Arc<Shared>,
+}
+
+impl Shared {
+    /// The next retry delay for `key`: 1 s doubling to 5 min, with jitter.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = map.entry(key.to_string()).or_insert(0);
+        *failures = failures.saturating_add(1);
+        let base = Duration::from_secs(1)
+            .saturating_mul(1u32 << (*failures - 1).min(9))
+            .min(Duration::from_secs(300));
+        base + Duration::from_millis(rand::random_range(0..=base.as_millis().min(1000) as u64 / 4))
+    }
+
+    pub fn reset_backoff(&self, key: &str) {
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    /// Records the clusters of a FederatedNamespace; when they change, every
+    /// federated object in that namespace is reconciled again.
+    pub fn namespace_placement_changed(&self, namespace: &str, clusters: &BTreeSet<String>) {
+        let mut map = self.namespace_placements.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(namespace) == Some(clusters) {
+            return;
+        }
+        map.insert(namespace.to_string(), clusters.clone());
+        drop(map);
+        for kind in self
+            .kinds
+            .iter()
+            .filter(|k| k.target.scope == kfed_codegen::Scope::Namespaced)
+        {
+            let Some(store) = self.host_stores.get(kind.index) else {
+                continue;
+            };
+            for obj in store
+                .state()
+                .iter()
+                .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
+            {
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                let _ = self.triggers[kind.index].unbounded_send(kind.federated_ref(&name, Some(namespace)));
+            }
+        }
+    }
+}
+
+fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<KindContext>) -> Action {
+    let key = reconcile::key_of(&obj);
+    warn!(kind = %ctx.kind.target.kind, object = %key, %error, "reconcile failed; retrying");
+    Action::requeue(ctx.shared.backoff(&key))
+}
+
+/// Runs every kind's controller until `shutdown` resolves.
+pub async fn run(
+    host: Client,
+    registry: Arc<Registry>,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let kinds = kinds::all();
+    let mut controllers = Vec::new();
+    let mut triggers = Vec::new();
+    let mut host_stores = Vec::new();
+    for kind in &kinds {
+        let (trigger, requests) = futures::channel::mpsc::unbounded();
+        let api: Api<DynamicObject> = Api::all_with(host.clone(), &kind.federated_resource);
+        let cluster_changed = futures::stream::unfold(registry.subscribe(), |mut changes| async move {
+            changes.changed().await.ok()?;
+            Some(((), changes))
+        });
+        let mut stop = shutdown.clone();
+        let controller = Controller::new_with(api, watcher::Config::default(), kind.federated_resource.clone())
+            .with_config(ControllerConfig::default().concurrency(settings.workers))
+            .reconcile_on(requests)
+            .reconcile_all_on(cluster_changed)
+            .graceful_shutdown_on(async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            });
+        host_stores.push(controller.store());
+        triggers.push(trigger);
+        controllers.push(controller);
+    }
+    let members = Arc::new(MemberCaches::new(kinds.clone(), triggers.clone()));
+    let reporter = Reporter {
+        controller: "kfed".into(),
+        instance: settings.instance.clone(),
+    };
+    let shared = Arc::new(Shared {
+        recorder: Recorder::new(host.clone(), reporter),
+        host,
+        registry: registry.clone(),
+        members: members.clone(),
+        kinds: kinds.clone(),
+        host_stores,
+        triggers,
+        settings,
+        metrics,
+        backoff: Mutex::new(HashMap::new()),
+        namespace_placements: Mutex::new(HashMap::new()),
+    });
+    let member_watches = tokio::spawn(members.run(registry));
+    info!(kinds = kinds.len(), "sync controllers starting");
+    let runs = controllers.into_iter().zip(kinds).map(|(controller, kind)| {
+        let ctx = Arc::new(KindContext {
+            kind,
+            shared: shared.clone(),
+        });
+        controller
+            .run(reconcile::reconcile, error_policy, ctx)
+            .for_each(|_| futures::future::ready(()))
+    });
+    futures::future::join_all(runs).await;
+    member_watches.abort();
+}

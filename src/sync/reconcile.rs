@@ -1,0 +1,565 @@
+//! One reconcile of one federated object: placement, rendering, dispatch to
+//! every member in parallel, status, Events.
+
+use crate::api::{ClusterOverride, Placement};
+use crate::cluster::{Member, now_rfc3339};
+use crate::overrides;
+use crate::placement::{self, Decision, NamespacePlacement};
+use crate::render::{self, Source};
+use crate::sync::dispatch::{self, Change, Outcome, Removal, Target, WriteOptions};
+use crate::sync::status::{self, Aggregate, ClusterResult, ClusterState};
+use crate::sync::{Error, FINALIZER, KindContext};
+use futures::future::join_all;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::core::DynamicObject;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// Annotation that keeps member objects when the federated object is deleted.
+pub const ORPHAN_ANNOTATION: &str = "kubefed.io/orphan";
+/// Annotation with JSON delete options used in the members.
+pub const DELETE_OPTION_ANNOTATION: &str = "kubefed.io/deleteoption";
+
+/// Periodic safety-net resync of converged objects (reads caches only).
+const RESYNC: Duration = Duration::from_secs(30 * 60);
+
+/// The parts of a federated object's spec the controller reads; lenient, so
+/// objects stored under other CRDs (e.g. KubeFed's) still parse.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Spec {
+    #[serde(default)]
+    template: Option<Map<String, Value>>,
+    #[serde(default)]
+    placement: Option<Placement>,
+    #[serde(default)]
+    overrides: Option<Vec<ClusterOverride>>,
+    #[serde(default)]
+    retain_replicas: Option<bool>,
+}
+
+pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<KindContext>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = if obj.metadata.deletion_timestamp.is_some() {
+        cleanup(&obj, &ctx).await
+    } else {
+        apply(&obj, &ctx).await
+    };
+    ctx.shared
+        .metrics
+        .observe_reconcile(&ctx.kind.label(), result.is_ok(), started.elapsed());
+    result
+}
+
+async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> {
+    let shared = &ctx.shared;
+    let kind = &ctx.kind;
+    let name = obj.name_any();
+    let namespace = obj.namespace();
+    ensure_finalizer(obj, ctx).await?;
+
+    let members = shared.registry.members();
+    let spec = spec_of(obj);
+    let (aggregate, selected, outcomes) = match spec {
+        Err(why) => (Aggregate::ComputePlacementFailed(why), BTreeSet::new(), vec![]),
+        Ok(spec) => {
+            let placement_members: Vec<placement::Member> = members
+                .iter()
+                .map(|m| placement::Member {
+                    name: m.name.clone(),
+                    labels: m.labels.clone(),
+                })
+                .collect();
+            let decision = namespace_scope(obj, ctx).and_then(|scope| {
+                let ns = match &scope {
+                    NamespaceScope::NotApplicable => NamespacePlacement::NotApplicable,
+                    NamespaceScope::NotFederated => NamespacePlacement::NotFederated,
+                    NamespaceScope::Federated(p) => NamespacePlacement::Federated(p.as_ref()),
+                };
+                placement::decide(spec.placement.as_ref(), ns, &placement_members).map_err(|e| e.to_string())
+            });
+            match decision {
+                Err(why) => (Aggregate::ComputePlacementFailed(why), BTreeSet::new(), vec![]),
+                Ok(Decision::NamespaceNotFederated) => {
+                    let outcomes = remove_everywhere_except(obj, ctx, &members, &BTreeSet::new()).await;
+                    (Aggregate::NamespaceNotFederated, BTreeSet::new(), outcomes)
+                }
+                Ok(Decision::Clusters(selected)) => {
+                    let mut outcomes = propagate(obj, ctx, &spec, &members, &selected).await;
+                    outcomes.extend(remove_everywhere_except(obj, ctx, &members, &selected).await);
+                    (Aggregate::Propagated, selected, outcomes)
+                }
+            }
+        }
+    };
+    if kind.target.is_namespace() {
+        shared.namespace_placement_changed(&name, &selected);
+    }
+    publish_events(obj, ctx, &outcomes).await;
+    // Selected clusters always show; others only while something is wrong there.
+    let results: Vec<ClusterResult> = outcomes
+        .iter()
+        .map(|o| &o.result)
+        .filter(|r| selected.contains(&r.cluster) || r.state != ClusterState::Ok)
+        .cloned()
+        .collect();
+    write_status(obj, ctx, aggregate, &results).await?;
+    let key = key_of(obj);
+    if results.iter().any(|r| r.state.retry()) {
+        Ok(Action::requeue(shared.backoff(&key)))
+    } else {
+        shared.reset_backoff(&key);
+        debug!(kind = %kind.target.kind, %name, ?namespace, "reconciled");
+        Ok(Action::requeue(RESYNC))
+    }
+}
+
+/// Renders and applies the object in every selected cluster, in parallel.
+async fn propagate(
+    obj: &DynamicObject,
+    ctx: &KindContext,
+    spec: &Spec,
+    members: &[Member],
+    selected: &BTreeSet<String>,
+) -> Vec<Outcome> {
+    let name = obj.name_any();
+    let namespace = obj.namespace();
+    let source = Source {
+        target: ctx.kind.target,
+        name: &name,
+        namespace: namespace.as_deref(),
+    };
+    let all_overrides = spec.overrides.as_deref().unwrap_or_default();
+    let invalid_overrides = overrides::validate(all_overrides).err();
+    let options = WriteOptions {
+        adopt: ctx.shared.settings.adopt,
+        retain_replicas: ctx.kind.target.scalable && spec.retain_replicas == Some(true),
+    };
+    let (name, namespace) = (&name, &namespace);
+    let work = members.iter().filter(|m| selected.contains(&m.name)).map(|member| {
+        let invalid_overrides = invalid_overrides.clone();
+        async move {
+            let cluster = member.name.as_str();
+            let Some(client) = member.client.clone().filter(|_| member.ready) else {
+                let why = member.not_ready_reason.clone().unwrap_or_else(|| "not ready".into());
+                return Outcome {
+                    result: ClusterResult::failed(cluster, ClusterState::ClusterNotReady, why),
+                    change: Change::None,
+                };
+            };
+            if let Some(e) = invalid_overrides {
+                return Outcome {
+                    result: ClusterResult::failed(cluster, ClusterState::ApplyOverridesFailed, e.to_string()),
+                    change: Change::None,
+                };
+            }
+            let ops = overrides::for_cluster(all_overrides, cluster);
+            let desired = match render::render(source, spec.template.as_ref(), cluster, ops) {
+                Ok(d) => d,
+                Err(render::RenderError::Overrides(e)) => {
+                    return Outcome {
+                        result: ClusterResult::failed(cluster, ClusterState::ApplyOverridesFailed, e.to_string()),
+                        change: Change::None,
+                    };
+                }
+                Err(e) => {
+                    return Outcome {
+                        result: ClusterResult::failed(cluster, ClusterState::ComputeResourceFailed, e.to_string()),
+                        change: Change::None,
+                    };
+                }
+            };
+            let target = target(ctx, cluster, client, name, namespace.as_deref());
+            let outcome = dispatch::ensure_present(&target, desired, options).await;
+            ctx.shared
+                .metrics
+                .observe_member_op(&ctx.kind.label(), cluster, &outcome);
+            outcome
+        }
+    });
+    join_all(work).await
+}
+
+/// Removes the member object from every ready cluster outside `keep`.
+async fn remove_everywhere_except(
+    obj: &DynamicObject,
+    ctx: &KindContext,
+    members: &[Member],
+    keep: &BTreeSet<String>,
+) -> Vec<Outcome> {
+    let name = obj.name_any();
+    let namespace = obj.namespace();
+    let removal = removal_for(obj, ctx).unwrap_or(Removal::Delete(DeleteParams::default()));
+    let work = members
+        .iter()
+        .filter(|m| m.ready && !keep.contains(&m.name))
+        .filter_map(|member| {
+            let client = member.client.clone()?;
+            let removal = removal.clone();
+            let name = name.clone();
+            let namespace = namespace.clone();
+            Some(async move {
+                let target = target(ctx, &member.name, client, &name, namespace.as_deref());
+                let removal = protect_host_namespace(ctx, &target, removal).await;
+                let outcome = dispatch::ensure_absent(&target, &removal, false).await;
+                ctx.shared
+                    .metrics
+                    .observe_member_op(&ctx.kind.label(), &member.name, &outcome);
+                outcome
+            })
+        });
+    join_all(work)
+        .await
+        .into_iter()
+        .filter(|o| o.change != Change::None || o.result.state != ClusterState::Ok)
+        .collect()
+}
+
+/// Deletion of the federated object: remove (or orphan) it in every member, wait
+/// until gone, then release the finalizer. An unjoined cluster is not waited for;
+/// a joined but unready one is (its objects would otherwise leak).
+async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> {
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let name = obj.name_any();
+    let namespace = obj.namespace();
+    let members = ctx.shared.registry.members();
+    let removal = match removal_for(obj, ctx) {
+        Ok(r) => r,
+        Err(why) => {
+            let results: Vec<ClusterResult> = members
+                .iter()
+                .map(|m| ClusterResult::failed(&m.name, ClusterState::DeletionFailed, why.clone()))
+                .collect();
+            write_status(obj, ctx, Aggregate::Propagated, &results).await?;
+            return Ok(Action::requeue(ctx.shared.backoff(&key_of(obj))));
+        }
+    };
+    let work = members.iter().map(|member| {
+        let removal = removal.clone();
+        let name = name.clone();
+        let namespace = namespace.clone();
+        async move {
+            let Some(client) = member.client.clone().filter(|_| member.ready) else {
+                let why = member.not_ready_reason.clone().unwrap_or_else(|| "not ready".into());
+                return Outcome {
+                    result: ClusterResult::failed(&member.name, ClusterState::ClusterNotReady, why),
+                    change: Change::None,
+                };
+            };
+            let target = target(ctx, &member.name, client, &name, namespace.as_deref());
+            let removal = protect_host_namespace(ctx, &target, removal).await;
+            let outcome = dispatch::ensure_absent(&target, &removal, true).await;
+            ctx.shared
+                .metrics
+                .observe_member_op(&ctx.kind.label(), &member.name, &outcome);
+            outcome
+        }
+    });
+    let outcomes = join_all(work).await;
+    publish_events(obj, ctx, &outcomes).await;
+    let pending: Vec<ClusterResult> = outcomes
+        .iter()
+        .map(|o| o.result.clone())
+        .filter(|r| r.state != ClusterState::Ok)
+        .collect();
+    if !pending.is_empty() {
+        write_status(obj, ctx, Aggregate::Propagated, &pending).await?;
+        let waiting_only = pending.iter().all(|r| r.state == ClusterState::WaitingForRemoval);
+        let delay = if waiting_only {
+            Duration::from_secs(2)
+        } else {
+            ctx.shared.backoff(&key_of(obj))
+        };
+        return Ok(Action::requeue(delay));
+    }
+    remove_finalizer(obj, ctx).await?;
+    ctx.shared.reset_backoff(&key_of(obj));
+    info!(kind = %ctx.kind.target.kind, %name, ?namespace, "deleted from every member; finalizer released");
+    Ok(Action::await_change())
+}
+
+fn target<'a>(
+    ctx: &'a KindContext,
+    cluster: &'a str,
+    client: kube::Client,
+    name: &'a str,
+    namespace: Option<&'a str>,
+) -> Target<'a> {
+    let source = Source {
+        target: ctx.kind.target,
+        name,
+        namespace,
+    };
+    Target {
+        cluster,
+        client,
+        kind: &ctx.kind,
+        name: render::member_name(source),
+        namespace: render::member_namespace(source),
+        cache: ctx.shared.members.synced_store(cluster, ctx.kind.index),
+    }
+}
+
+/// A FederatedNamespace never deletes the namespace that holds it, in a member
+/// that is the host cluster itself (same namespace UID): it only unlabels it.
+async fn protect_host_namespace(ctx: &KindContext, target: &Target<'_>, removal: Removal) -> Removal {
+    if !ctx.kind.target.is_namespace() || matches!(removal, Removal::Orphan) {
+        return removal;
+    }
+    let host_ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.shared.host.clone());
+    let member_ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(target.client.clone());
+    let (host, member) = futures::join!(host_ns.get_opt(target.name), member_ns.get_opt(target.name));
+    match (host, member) {
+        (Ok(Some(h)), Ok(Some(m))) if h.metadata.uid.is_some() && h.metadata.uid == m.metadata.uid => Removal::Orphan,
+        _ => removal,
+    }
+}
+
+/// Orphan or delete, from the object's annotations.
+fn removal_for(obj: &DynamicObject, _ctx: &KindContext) -> Result<Removal, String> {
+    if obj.annotations().get(ORPHAN_ANNOTATION).map(String::as_str) == Some("true") {
+        return Ok(Removal::Orphan);
+    }
+    let Some(raw) = obj.annotations().get(DELETE_OPTION_ANNOTATION) else {
+        return Ok(Removal::Delete(DeleteParams::default()));
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Options {
+        propagation_policy: Option<String>,
+        grace_period_seconds: Option<u32>,
+    }
+    let options: Options = serde_json::from_str(raw)
+        .map_err(|e| format!("annotation {DELETE_OPTION_ANNOTATION} is not valid delete options: {e}"))?;
+    let propagation_policy = match options.propagation_policy.as_deref() {
+        None => None,
+        Some("Orphan") => Some(PropagationPolicy::Orphan),
+        Some("Background") => Some(PropagationPolicy::Background),
+        Some("Foreground") => Some(PropagationPolicy::Foreground),
+        Some(other) => {
+            return Err(format!(
+                "annotation {DELETE_OPTION_ANNOTATION}: unknown propagationPolicy {other:?}"
+            ));
+        }
+    };
+    Ok(Removal::Delete(DeleteParams {
+        propagation_policy,
+        grace_period_seconds: options.grace_period_seconds,
+        ..Default::default()
+    }))
+}
+
+fn spec_of(obj: &DynamicObject) -> Result<Spec, String> {
+    match obj.data.get("spec") {
+        None | Some(Value::Null) => Ok(Spec::default()),
+        Some(spec) => Spec::deserialize(spec).map_err(|e| format!("spec cannot be read: {e}")),
+    }
+}
+
+/// How the object's namespace constrains its placement.
+enum NamespaceScope {
+    /// Cluster-scoped objects and FederatedNamespaces themselves.
+    NotApplicable,
+    NotFederated,
+    /// The placement of the namespace's FederatedNamespace.
+    Federated(Option<Placement>),
+}
+
+fn namespace_scope(obj: &DynamicObject, ctx: &KindContext) -> Result<NamespaceScope, String> {
+    let kind = &ctx.kind;
+    if kind.target.is_namespace() {
+        return match obj.namespace() {
+            Some(ns) if ns == obj.name_any() => Ok(NamespaceScope::NotApplicable),
+            _ => Err(format!(
+                "a FederatedNamespace must be named after the namespace it lives in ({})",
+                obj.namespace().unwrap_or_default()
+            )),
+        };
+    }
+    if kind.target.scope == kfed_codegen::Scope::Cluster {
+        return Ok(NamespaceScope::NotApplicable);
+    }
+    let Some(ns) = obj.namespace() else {
+        return Ok(NamespaceScope::NotFederated);
+    };
+    let namespace_kind = ctx
+        .shared
+        .kinds
+        .iter()
+        .find(|k| k.target.is_namespace())
+        .map(|k| k.index);
+    let fed_ns = namespace_kind.and_then(|i| {
+        let key = ObjectRef::new_with(&ns, ctx.shared.kinds[i].federated_resource.clone()).within(&ns);
+        ctx.shared.host_stores.get(i)?.get(&key)
+    });
+    match fed_ns {
+        Some(fed_ns) if fed_ns.metadata.deletion_timestamp.is_none() => {
+            let placement = spec_of(&fed_ns)
+                .map_err(|e| format!("FederatedNamespace {ns}: {e}"))?
+                .placement;
+            Ok(NamespaceScope::Federated(placement))
+        }
+        _ => Ok(NamespaceScope::NotFederated),
+    }
+}
+
+async fn ensure_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), Error> {
+    if obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let patch = if obj.finalizers().is_empty() {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ])
+    } else {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": obj.finalizers()},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ])
+    };
+    let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| Error::Internal(e.to_string()))?;
+    host_api(obj, ctx)
+        .patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await?;
+    ctx.shared.metrics.host_write(&ctx.kind.label(), "finalizer");
+    Ok(())
+}
+
+async fn remove_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), Error> {
+    let Some(index) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+        return Ok(());
+    };
+    let path = format!("/metadata/finalizers/{index}");
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        {"op": "test", "path": path, "value": FINALIZER},
+        {"op": "remove", "path": path},
+    ]))
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    match host_api(obj, ctx)
+        .patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(e.into()),
+    }
+    ctx.shared.metrics.host_write(&ctx.kind.label(), "finalizer");
+    Ok(())
+}
+
+fn host_api(obj: &DynamicObject, ctx: &KindContext) -> Api<DynamicObject> {
+    match obj.namespace() {
+        Some(ns) => Api::namespaced_with(ctx.shared.host.clone(), &ns, &ctx.kind.federated_resource),
+        None => Api::all_with(ctx.shared.host.clone(), &ctx.kind.federated_resource),
+    }
+}
+
+/// Writes the status when it differs from what the object carries.
+async fn write_status(
+    obj: &DynamicObject,
+    ctx: &KindContext,
+    aggregate: Aggregate,
+    results: &[ClusterResult],
+) -> Result<(), Error> {
+    let previous: Option<crate::api::FederatedStatus> = obj
+        .data
+        .get("status")
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
+    let next = status::compute(
+        previous.as_ref(),
+        obj.metadata.generation,
+        aggregate,
+        results,
+        &now_rfc3339(),
+    );
+    if !status::changed(previous.as_ref(), &next) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({ "status": next });
+    match host_api(obj, ctx)
+        .patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()), // deleted meanwhile
+        Err(e) => return Err(e.into()),
+    }
+    ctx.shared.metrics.host_write(&ctx.kind.label(), "status");
+    Ok(())
+}
+
+/// One Event per change or failure in a cluster.
+async fn publish_events(obj: &DynamicObject, ctx: &KindContext, outcomes: &[Outcome]) {
+    let reference = obj.object_ref(&ctx.kind.federated_resource);
+    for outcome in outcomes {
+        let cluster = &outcome.result.cluster;
+        let (type_, reason, note) = match (outcome.change, outcome.result.state) {
+            (Change::Created, ClusterState::Ok) => (
+                EventType::Normal,
+                "CreateInCluster",
+                format!("created in cluster {cluster}"),
+            ),
+            (Change::Updated, ClusterState::Ok) => (
+                EventType::Normal,
+                "UpdateInCluster",
+                format!("updated in cluster {cluster}"),
+            ),
+            (Change::Deleted, _) => (
+                EventType::Normal,
+                "DeleteInCluster",
+                format!("deleted in cluster {cluster}"),
+            ),
+            (Change::Unlabeled, _) => (
+                EventType::Normal,
+                "LabelRemovedInCluster",
+                format!("managed label removed in cluster {cluster}"),
+            ),
+            (_, ClusterState::Ok | ClusterState::WaitingForRemoval | ClusterState::ClusterNotReady) => continue,
+            (_, state) => (
+                EventType::Warning,
+                state.reason().unwrap_or("Failed"),
+                format!(
+                    "cluster {cluster}: {}",
+                    outcome.result.message.as_deref().unwrap_or_default()
+                ),
+            ),
+        };
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(truncate(note, 1000)),
+            action: "Propagate".into(),
+            secondary: None,
+        };
+        match ctx.shared.recorder.publish(&event, &reference).await {
+            Ok(()) => ctx.shared.metrics.host_write(&ctx.kind.label(), "event"),
+            Err(e) => warn!(error = %e, "publishing an Event failed"),
+        }
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+pub fn key_of(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
