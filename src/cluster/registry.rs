@@ -47,6 +47,9 @@ pub struct Registry {
     entries: RwLock<BTreeMap<String, Entry>>,
     generation: watch::Sender<u64>,
     probe_now: Notify,
+    /// True once the KubeFedClusters have been listed and every member probed once.
+    initialized: watch::Sender<bool>,
+    listed: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Registry {
@@ -55,6 +58,8 @@ impl Default for Registry {
             entries: RwLock::new(BTreeMap::new()),
             generation: watch::channel(0).0,
             probe_now: Notify::new(),
+            initialized: watch::channel(false).0,
+            listed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -67,6 +72,13 @@ impl Registry {
 
     pub fn member(&self, name: &str) -> Option<Member> {
         self.read().get(name).map(|e| e.member.clone())
+    }
+
+    /// Resolves once every registered member has been probed once, so that the
+    /// sync controller does not act on a half-known federation after a restart.
+    pub async fn wait_initialized(&self) {
+        let mut rx = self.initialized.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     /// Changes whenever a member joins, leaves, changes client or readiness.
@@ -140,8 +152,11 @@ impl Registry {
             changed |= refresh(entry);
         }
         drop(entries);
+        let first = !self.listed.swap(true, std::sync::atomic::Ordering::SeqCst);
         if changed {
             self.bump();
+        }
+        if changed || first {
             self.probe_now.notify_one();
         }
     }
@@ -240,8 +255,14 @@ async fn probe_forever(
             _ = tick.tick() => {}
             _ = registry.probe_now.notified() => {}
         }
+        let listed = registry.listed.load(std::sync::atomic::Ordering::SeqCst);
         probe_all(&registry, &settings).await;
         write_statuses(&registry, &clusters, &api).await;
+        if listed {
+            registry
+                .initialized
+                .send_if_modified(|done| !std::mem::replace(done, true));
+        }
     }
 }
 

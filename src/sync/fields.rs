@@ -50,6 +50,9 @@ fn covers_field(owned: &Map<String, Value>, key: &str, value: &Value) -> bool {
         return false;
     };
     match value {
+        // An atomic map or struct (`x-kubernetes-map-type: atomic`, e.g. a label
+        // selector) is recorded as one leaf `{}` and owned whole.
+        Value::Object(_) if child.as_object().is_some_and(Map::is_empty) => true,
         Value::Object(map) => covers_object(child, map),
         Value::Array(items) => covers_list(child, items),
         _ => true,
@@ -187,6 +190,19 @@ mod tests {
             covers(&owned, &json!({"rules": [{"verbs": ["get"]}]})),
             "atomic lists are owned whole"
         );
+    }
+
+    #[test]
+    fn atomic_maps_are_owned_whole() {
+        let owned = json!({"f:spec": {"f:selector": {}, "f:type": {}}});
+        assert!(covers(
+            &owned,
+            &json!({"spec": {"selector": {"app": "nginx"}, "type": "ClusterIP"}})
+        ));
+        assert!(!covers(
+            &json!({"f:spec": {"f:type": {}}}),
+            &json!({"spec": {"selector": {"app": "nginx"}}})
+        ));
     }
 
     #[test]

@@ -65,6 +65,25 @@ impl MemberCaches {
             .map(|_| store)
     }
 
+    /// Waits (at most `limit`) until every ready member's caches are filled, so a
+    /// restarted operator compares against caches instead of reading every object.
+    pub async fn wait_synced(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let pending = {
+                let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
+                clusters
+                    .values()
+                    .flat_map(|w| &w.stores)
+                    .any(|s| futures::FutureExt::now_or_never(s.wait_until_ready()).is_none())
+            };
+            if !pending || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Keeps one set of watches per ready member until the process stops.
     pub async fn run(self: Arc<Self>, registry: Arc<Registry>) {
         let mut changes = registry.subscribe();

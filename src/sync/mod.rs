@@ -168,7 +168,10 @@ pub async fn run(
         backoff: Mutex::new(HashMap::new()),
         namespace_placements: Mutex::new(HashMap::new()),
     });
-    let member_watches = tokio::spawn(members.run(registry));
+    registry.wait_initialized().await;
+    let member_watches = tokio::spawn(members.clone().run(registry));
+    tokio::task::yield_now().await;
+    members.wait_synced(Duration::from_secs(15)).await;
     info!(kinds = kinds.len(), "sync controllers starting");
     let runs = controllers.into_iter().zip(kinds).map(|(controller, kind)| {
         let ctx = Arc::new(KindContext {

@@ -87,6 +87,7 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
                 placement::decide(spec.placement.as_ref(), ns, &placement_members).map_err(|e| e.to_string())
             });
             match decision {
+                Err(why) if why == NOT_SYNCED => return Ok(Action::requeue(Duration::from_millis(200))),
                 Err(why) => (Aggregate::ComputePlacementFailed(why), BTreeSet::new(), vec![]),
                 Ok(Decision::NamespaceNotFederated) => {
                     let outcomes = remove_everywhere_except(obj, ctx, &members, &BTreeSet::new()).await;
@@ -365,6 +366,9 @@ fn spec_of(obj: &DynamicObject) -> Result<Spec, String> {
         Some(spec) => Spec::deserialize(spec).map_err(|e| format!("spec cannot be read: {e}")),
     }
 }
+
+/// Placement is not computed before the FederatedNamespace cache is complete.
+const NOT_SYNCED: &str = "waiting for the FederatedNamespace cache to fill";
 
 /// How the object's namespace constrains its placement.
 enum NamespaceScope {
