@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[test]
 fn generated_api_on_a_real_apiserver() {
-    let tb = Testbed::get();
+    let tb = Testbed::connect();
     tb.install_crds("host");
 
     // Every catalog kind is served, with the federated category and short names.

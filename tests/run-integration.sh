@@ -15,5 +15,6 @@ else
   "$testbed" up --members "${MEMBERS:-2}"
 fi
 export KFED_TESTBED_KUBECONFIG="$KFED_TESTBED_DIR/kubeconfig"
+export KFED_TESTBED_BIN="$bin"
 cd "$repo"
 cargo test --locked --test '*' -- --test-threads=1

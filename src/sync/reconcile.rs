@@ -211,6 +211,9 @@ async fn remove_everywhere_except(
                 let target = target(ctx, &member.name, client, &name, namespace.as_deref());
                 let removal = protect_host_namespace(ctx, &target, removal).await;
                 let outcome = dispatch::ensure_absent(&target, &removal, false).await;
+                if outcome.change != Change::None {
+                    info!(kind = %ctx.kind.target.kind, %name, ?namespace, cluster = %member.name, change = ?outcome.change, "removed from a cluster outside the placement");
+                }
                 ctx.shared
                     .metrics
                     .observe_member_op(&ctx.kind.label(), &member.name, &outcome);
@@ -402,6 +405,12 @@ fn namespace_scope(obj: &DynamicObject, ctx: &KindContext) -> Result<NamespaceSc
         .iter()
         .find(|k| k.target.is_namespace())
         .map(|k| k.index);
+    // Never judge "not federated" from a cache that is still filling: that would delete member objects.
+    if let Some(store) = namespace_kind.and_then(|i| ctx.shared.host_stores.get(i))
+        && futures::FutureExt::now_or_never(store.wait_until_ready()).is_none()
+    {
+        return Err(NOT_SYNCED.into());
+    }
     let fed_ns = namespace_kind.and_then(|i| {
         let key = ObjectRef::new_with(&ns, ctx.shared.kinds[i].federated_resource.clone()).within(&ns);
         ctx.shared.host_stores.get(i)?.get(&key)
@@ -504,10 +513,22 @@ async fn write_status(
 }
 
 /// One Event per change or failure in a cluster.
+/// Failures are reported when a cluster enters the failing state, not on every
+/// retry, so an object stuck in a steady state causes no writes.
 async fn publish_events(obj: &DynamicObject, ctx: &KindContext, outcomes: &[Outcome]) {
     let reference = obj.object_ref(&ctx.kind.federated_resource);
+    let previous: Option<crate::api::FederatedStatus> =
+        obj.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok());
+    let reported = |cluster: &str, state: ClusterState| {
+        previous.as_ref().is_some_and(|p| {
+            p.clusters.iter().any(|c| c.name == cluster && c.status.as_deref() == state.reason())
+        })
+    };
     for outcome in outcomes {
         let cluster = &outcome.result.cluster;
+        if outcome.change == Change::None && reported(cluster, outcome.result.state) {
+            continue;
+        }
         let (type_, reason, note) = match (outcome.change, outcome.result.state) {
             (Change::Created, ClusterState::Ok) => (
                 EventType::Normal,

@@ -19,7 +19,7 @@ pub struct Testbed {
 }
 
 impl Testbed {
-    pub fn get() -> Testbed {
+    pub fn connect() -> Testbed {
         let kubeconfig = std::env::var_os("KFED_TESTBED_KUBECONFIG")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_root().join(".testbed/kubeconfig"));
@@ -144,4 +144,226 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// The kfed binary built for this test run.
+pub fn kfed_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kfed"))
+}
+
+impl Testbed {
+    /// Contexts of the member clusters (`member1`, `member2`, ...).
+    pub fn members(&self) -> Vec<String> {
+        let out = self.kubectl_ok("host", &["config", "get-contexts", "-o", "name"]);
+        let mut members: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with("member"))
+            .map(str::to_string)
+            .collect();
+        members.sort();
+        assert!(
+            members.len() >= 2,
+            "these tests need a testbed with at least 2 members, found {members:?}"
+        );
+        members
+    }
+
+    /// Runs the testbed launcher (stop/start of a member's API server).
+    pub fn launcher(&self, args: &[&str]) {
+        let bin = std::env::var_os("KFED_TESTBED_BIN").map(PathBuf::from).expect(
+            "KFED_TESTBED_BIN is not set: run the integration tests through `make test` or tests/run-integration.sh",
+        );
+        let out = Command::new(bin.join("testbed"))
+            .args(args)
+            .output()
+            .expect("the testbed launcher runs");
+        assert!(
+            out.status.success(),
+            "testbed {} failed: {}",
+            args.join(" "),
+            stderr(&out)
+        );
+    }
+
+    /// Installs the API and joins every member with `kfed join` (idempotent).
+    pub fn federate(&self) -> Vec<String> {
+        self.install_crds("host");
+        let members = self.members();
+        for member in &members {
+            let out = Command::new(kfed_bin())
+                .args([
+                    "join",
+                    member,
+                    "--cluster-context",
+                    member,
+                    "--host-cluster-context",
+                    "host",
+                    "--kubeconfig",
+                ])
+                .arg(&self.kubeconfig)
+                .output()
+                .expect("kfed runs");
+            assert!(out.status.success(), "kfed join {member} failed: {}", stderr(&out));
+        }
+        members
+    }
+
+    /// An object as JSON, or `None` when it does not exist.
+    pub fn get(&self, context: &str, resource: &str, namespace: Option<&str>, name: &str) -> Option<serde_json::Value> {
+        let mut args = vec!["get", resource, name, "-o", "json", "--ignore-not-found"];
+        if let Some(ns) = namespace {
+            args.extend(["-n", ns]);
+        }
+        let out = self.kubectl_ok(context, &args);
+        (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("kubectl prints JSON"))
+    }
+
+    /// Applies YAML with `kubectl apply --server-side`.
+    pub fn apply(&self, context: &str, yaml: &str) {
+        let out = self.kubectl_stdin(
+            context,
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            Some(yaml),
+        );
+        assert!(out.status.success(), "kubectl apply failed: {}\n{yaml}", stderr(&out));
+    }
+
+    /// A fresh namespace on the host with a FederatedNamespace placing it on `clusters`.
+    pub fn federated_namespace(&self, name: &str, clusters: &[String]) {
+        for context in std::iter::once("host".to_string()).chain(self.members()) {
+            let _ = self.kubectl(
+                &context,
+                &[
+                    "delete",
+                    "namespace",
+                    name,
+                    "--ignore-not-found",
+                    "--wait=true",
+                    "--timeout=120s",
+                ],
+            );
+        }
+        self.kubectl_ok("host", &["create", "namespace", name]);
+        let clusters: Vec<String> = clusters.iter().map(|c| format!("{{name: {c}}}")).collect();
+        self.apply(
+            "host",
+            &format!(
+                "apiVersion: types.kubefed.io/v1beta1\nkind: FederatedNamespace\nmetadata: {{name: {name}, namespace: {name}}}\nspec:\n  placement:\n    clusters: [{}]\n",
+                clusters.join(", ")
+            ),
+        );
+    }
+
+    /// Writes (create, update, patch, apply, delete) served by a cluster's API server so
+    /// far, from its own metrics. Leases are left out: every kube-apiserver renews its own.
+    pub fn writes(&self, context: &str) -> u64 {
+        let metrics = self.kubectl_ok(context, &["get", "--raw", "/metrics"]);
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("apiserver_request_total{"))
+            .filter(|l| {
+                ["POST", "PUT", "PATCH", "APPLY", "DELETE"]
+                    .iter()
+                    .any(|v| l.contains(&format!("verb=\"{v}\"")))
+            })
+            .filter(|l| !l.contains("resource=\"leases\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+}
+
+/// A `kfed controller` process against the testbed host, stopped when dropped.
+pub struct Controller {
+    child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Controller {
+    /// Starts the controller with fast health checks plus `extra` flags.
+    pub fn start(tb: &Testbed, name: &str, extra: &[&str]) -> Controller {
+        let log = repo_root().join("target").join(format!("{name}-controller.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(kfed_bin())
+            .args(["controller", "--context", "host", "--kubeconfig"])
+            .arg(&tb.kubeconfig)
+            .args([
+                "--cluster-health-period",
+                "1s",
+                "--cluster-failure-threshold",
+                "2",
+                "--cluster-health-timeout",
+                "1s",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("kfed controller starts");
+        Controller { child, log }
+    }
+
+    /// Stops the controller with SIGTERM and fails the test if it panicked or exited badly.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.wait_exit(Duration::from_secs(20));
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(!log.contains("panicked"), "the controller panicked:\n{log}");
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the controller did not shut down cleanly ({status:?}):\n{log}"
+        );
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `Propagation` condition status and per-cluster statuses of a federated object.
+pub fn propagation(obj: &serde_json::Value) -> (Option<String>, Vec<(String, String)>) {
+    let condition = obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Propagation"))
+        .and_then(|c| c["status"].as_str())
+        .map(str::to_string);
+    let clusters = obj["status"]["clusters"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap_or_default().to_string(),
+                        c["status"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (condition, clusters)
+}
+
+/// True when every field of `expected` is present and equal in `actual` (lists element-wise).
+pub fn contains(actual: &serde_json::Value, expected: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
+        (Value::Array(a), Value::Array(e)) => a.len() == e.len() && a.iter().zip(e).all(|(av, ev)| contains(av, ev)),
+        (a, e) => a == e,
+    }
 }

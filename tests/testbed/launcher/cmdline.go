@@ -77,9 +77,12 @@ func apiserverProc(o *options, b binaries, st *state, cluster string) *proc {
 }
 
 // kcmControllers are the controllers a federation member needs without
-// nodes: namespace deletion, garbage collection, and service accounts with
-// their (legacy secret) tokens, which federation join flows rely on.
-const kcmControllers = "namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller"
+// nodes: namespace deletion, garbage collection, service accounts with their
+// (legacy secret) tokens, which federation join flows rely on, and the
+// PV/PVC protection controllers, without which deleted volumes and claims
+// keep their protection finalizers and never go away.
+const kcmControllers = "namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller," +
+	"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller"
 
 func controllerManagerProc(o *options, b binaries, cluster string) *proc {
 	pki := func(name string) string { return filepath.Join(o.pkiDir(), name) }
