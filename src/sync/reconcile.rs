@@ -517,11 +517,15 @@ async fn write_status(
 /// retry, so an object stuck in a steady state causes no writes.
 async fn publish_events(obj: &DynamicObject, ctx: &KindContext, outcomes: &[Outcome]) {
     let reference = obj.object_ref(&ctx.kind.federated_resource);
-    let previous: Option<crate::api::FederatedStatus> =
-        obj.data.get("status").and_then(|s| serde_json::from_value(s.clone()).ok());
+    let previous: Option<crate::api::FederatedStatus> = obj
+        .data
+        .get("status")
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
     let reported = |cluster: &str, state: ClusterState| {
         previous.as_ref().is_some_and(|p| {
-            p.clusters.iter().any(|c| c.name == cluster && c.status.as_deref() == state.reason())
+            p.clusters
+                .iter()
+                .any(|c| c.name == cluster && c.status.as_deref() == state.reason())
         })
     };
     for outcome in outcomes {
