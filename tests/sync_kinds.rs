@@ -23,9 +23,11 @@ struct Case {
 
 impl Case {
     fn member_namespace(&self) -> Option<&str> {
-        (self.target.scope == Scope::Namespaced)
-            .then(|| self.namespace.as_deref())
-            .flatten()
+        if self.target.scope == Scope::Namespaced {
+            self.namespace.as_deref()
+        } else {
+            None
+        }
     }
 
     fn member_resource(&self) -> String {
