@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 include tests/testbed/testbed.mk
 
-.PHONY: all build crds fmt lint unit test integration demo clean
+.PHONY: all build crds fmt lint unit test integration demo demo-stop clean
 
 all: build
 
@@ -42,5 +42,8 @@ test: lint unit testbed-test integration
 demo: testbed-up
 	tests/demo.sh
 
-clean: testbed-down
+demo-stop:
+	tests/demo-stop.sh
+
+clean: demo-stop testbed-down
 	$(CARGO) clean
