@@ -520,3 +520,84 @@ fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
     }
     Guard(Some(f))
 }
+
+#[test]
+fn cluster_conditions_follow_health_and_configuration() {
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let controller = Controller::start(&tb, "clusters", &[]);
+    let fed_ns = "kube-federation-system";
+    let member1 = tb
+        .get("host", "kubefedcluster", Some(fed_ns), &members[0])
+        .expect("joined");
+    let endpoint = member1["spec"]["apiEndpoint"].as_str().expect("endpoint").to_string();
+    let ca = member1["spec"]["caBundle"].as_str().expect("caBundle").to_string();
+    let secret = member1["spec"]["secretRef"]["name"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let cluster = |name: &str, secret: &str, spec: &str| {
+        format!(
+            "apiVersion: core.kubefed.io/v1beta1\nkind: KubeFedCluster\nmetadata: {{name: {name}, namespace: {fed_ns}}}\nspec:\n  secretRef: {{name: {secret}}}\n{spec}"
+        )
+    };
+    let condition = |name: &str, type_: &str| -> Option<(String, String, String)> {
+        let c = tb.get("host", "kubefedcluster", Some(fed_ns), name)?;
+        let cond = c["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)?
+            .clone();
+        Some((
+            cond["status"].as_str()?.into(),
+            cond["reason"].as_str()?.into(),
+            cond["message"].as_str().unwrap_or("").into(),
+        ))
+    };
+    let cases = [
+        // Skipping only the subject-name check still verifies the chain, and connects.
+        (
+            "tls-subject-name",
+            secret.as_str(),
+            format!("  apiEndpoint: {endpoint}\n  caBundle: {ca}\n  disabledTLSValidations: [SubjectName]\n"),
+            "Ready",
+            "True",
+            "ClusterReady",
+        ),
+        (
+            "unreachable",
+            secret.as_str(),
+            format!("  apiEndpoint: https://127.0.0.1:1\n  caBundle: {ca}\n"),
+            "Offline",
+            "True",
+            "ClusterNotReachable",
+        ),
+        (
+            "bad-endpoint",
+            secret.as_str(),
+            "  apiEndpoint: \"https://exa mple\"\n".to_string(),
+            "ConfigMalformed",
+            "True",
+            "ClusterConfigMalformed",
+        ),
+        (
+            "no-secret",
+            "missing",
+            format!("  apiEndpoint: {endpoint}\n"),
+            "ConfigMalformed",
+            "True",
+            "ClusterConfigMalformed",
+        ),
+    ];
+    for (name, secret_name, spec, type_, status, reason) in &cases {
+        tb.apply("host", &cluster(name, secret_name, spec));
+        let got = eventually(&format!("{name}: {type_}={status} ({reason})"), WAIT, || {
+            condition(name, type_).filter(|(s, r, _)| s == status && r == reason)
+        });
+        assert!(!got.2.contains(&ca), "no secret material in messages");
+    }
+    for (name, ..) in &cases {
+        tb.kubectl_ok("host", &["delete", "kubefedcluster", name, "-n", fed_ns]);
+    }
+    controller.stop();
+}

@@ -7,6 +7,7 @@ use crate::metrics::Metrics;
 use crate::sync::{self, Settings};
 use anyhow::{Context, Result};
 use kube_lease_manager::LeaseManagerBuilder;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -24,6 +25,12 @@ pub struct Args {
     /// Concurrent reconciles per federated kind.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: u16,
+    /// Requests per second kfed may send to each member cluster (client-side limit).
+    #[arg(long, default_value_t = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN))]
+    member_qps: NonZeroU32,
+    /// Burst above --member-qps allowed for each member cluster.
+    #[arg(long, default_value_t = NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN))]
+    member_burst: NonZeroU32,
     /// Take over pre-existing member objects that lack the managed label (KubeFed's adoptResources).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     adopt_resources: bool,
@@ -107,7 +114,7 @@ pub async fn run(args: Args) -> Result<()> {
         success_threshold: args.cluster_success_threshold,
         timeout: args.cluster_health_timeout,
     };
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry::new(args.member_qps, args.member_burst));
     let cluster_task = tokio::spawn(registry::run(
         registry.clone(),
         host.clone(),

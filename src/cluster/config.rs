@@ -23,8 +23,8 @@ pub enum ConfigError {
     TokenMissing(String),
     #[error("proxyURL {url:?} is not usable: {reason}")]
     Proxy { url: String, reason: String },
-    #[error("disabledTLSValidations {0:?} alone are not supported by kfed yet; use \"*\" or none")]
-    PartialTlsValidation(Vec<String>),
+    #[error("disabledTLSValidations: {0}")]
+    PartialTlsValidation(&'static str),
 }
 
 /// Timeouts for member clients; reads of watches are governed by the watcher.
@@ -38,7 +38,16 @@ pub struct Timeouts {
 /// from, so the client is rebuilt exactly when the cluster or its Secret changes.
 pub struct MemberConfig {
     pub config: kube::Config,
+    /// Checks to skip while still verifying the chain (`SubjectName`, `ValidityPeriod`).
+    pub lenient: Option<Lenient>,
     pub fingerprint: String,
+}
+
+/// Partial TLS checks, for `disabledTLSValidations` without `*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lenient {
+    pub skip_name: bool,
+    pub skip_validity: bool,
 }
 
 /// Builds the client configuration of `cluster` from its `secret` (if found).
@@ -68,9 +77,19 @@ pub fn member_config(
         config.root_cert = Some(der_certificates(&ca.0)?);
     }
     let skip_all = spec.disabled_tls_validations.contains(&TlsValidation::All);
-    if !skip_all && !spec.disabled_tls_validations.is_empty() {
-        let names = spec.disabled_tls_validations.iter().map(|v| format!("{v:?}")).collect();
-        return Err(ConfigError::PartialTlsValidation(names));
+    let lenient = (!skip_all && !spec.disabled_tls_validations.is_empty()).then(|| Lenient {
+        skip_name: spec.disabled_tls_validations.contains(&TlsValidation::SubjectName),
+        skip_validity: spec.disabled_tls_validations.contains(&TlsValidation::ValidityPeriod),
+    });
+    if lenient.is_some() && spec.ca_bundle.is_none() {
+        return Err(ConfigError::PartialTlsValidation(
+            "SubjectName or ValidityPeriod need a caBundle to verify the chain against",
+        ));
+    }
+    if lenient.is_some() && spec.proxy_url.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Err(ConfigError::PartialTlsValidation(
+            "SubjectName or ValidityPeriod cannot be combined with proxyURL yet",
+        ));
     }
     config.accept_invalid_certs = skip_all;
     if let Some(proxy) = spec.proxy_url.as_deref().filter(|p| !p.is_empty()) {
@@ -93,13 +112,14 @@ pub fn member_config(
         spec.ca_bundle.as_ref().map(|c| c.0.as_slice()).unwrap_or_default(),
         token.as_bytes(),
         spec.proxy_url.as_deref().unwrap_or_default().as_bytes(),
-        if skip_all { b"insecure" } else { b"verify" },
+        format!("{skip_all}/{lenient:?}").as_bytes(),
     ] {
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part);
     }
     Ok(MemberConfig {
         config,
+        lenient,
         fingerprint: format!("{:x}", hash.finalize()),
     })
 }
@@ -249,7 +269,7 @@ yQ==
             (
                 json!({"apiEndpoint": "https://x", "secretRef": {"name": "s"}, "disabledTLSValidations": ["SubjectName"]}),
                 Some(secret("t")),
-                "not supported by kfed yet",
+                "need a caBundle",
             ),
         ];
         for (spec, secret, expected) in cases {

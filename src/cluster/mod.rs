@@ -3,6 +3,7 @@
 pub mod config;
 pub mod health;
 pub mod registry;
+pub mod tls;
 
 pub use registry::{Member, Registry};
 

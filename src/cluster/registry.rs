@@ -12,11 +12,13 @@ use crate::cluster::config::{Timeouts, member_config};
 use crate::cluster::health::{self, Health, HealthSettings, Probe, Tracker};
 use crate::cluster::now_rfc3339;
 use futures::{StreamExt, future};
+use governor::Quota;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
@@ -30,6 +32,8 @@ pub struct Member {
     pub client: Option<Client>,
     /// Changes each time the client is rebuilt, so users of the client can tell.
     pub client_id: u64,
+    /// Client-side rate limit of requests to this member (QPS with a burst).
+    pub limiter: Arc<RateLimiter>,
     pub ready: bool,
     /// Why the cluster is not ready, for status messages.
     pub not_ready_reason: Option<String>,
@@ -45,6 +49,7 @@ struct Entry {
 /// Shared, always-current view of the member clusters.
 pub struct Registry {
     entries: RwLock<BTreeMap<String, Entry>>,
+    quota: Quota,
     generation: watch::Sender<u64>,
     probe_now: Notify,
     /// True once the KubeFedClusters have been listed and every member probed once.
@@ -52,9 +57,14 @@ pub struct Registry {
     listed: std::sync::atomic::AtomicBool,
 }
 
-impl Default for Registry {
-    fn default() -> Self {
+/// A member's request rate limiter.
+pub type RateLimiter = governor::DefaultDirectRateLimiter;
+
+impl Registry {
+    /// A registry whose member clients may send `qps` requests per second, in bursts of `burst`.
+    pub fn new(qps: NonZeroU32, burst: NonZeroU32) -> Self {
         Self {
+            quota: Quota::per_second(qps).allow_burst(burst),
             entries: RwLock::new(BTreeMap::new()),
             generation: watch::channel(0).0,
             probe_now: Notify::new(),
@@ -62,9 +72,7 @@ impl Default for Registry {
             listed: std::sync::atomic::AtomicBool::new(false),
         }
     }
-}
 
-impl Registry {
     /// Every registered member, ready or not, by name.
     pub fn members(&self) -> Vec<Member> {
         self.read().values().map(|e| e.member.clone()).collect()
@@ -122,6 +130,7 @@ impl Registry {
                         labels: BTreeMap::new(),
                         client: None,
                         client_id: 0,
+                        limiter: Arc::new(RateLimiter::direct(self.quota)),
                         ready: false,
                         not_ready_reason: None,
                     },
@@ -136,7 +145,7 @@ impl Registry {
             }
             match member_config(cluster, secret, timeouts) {
                 Ok(config) if entry.fingerprint.as_ref() == Some(&config.fingerprint) => {}
-                Ok(config) => match Client::try_from(config.config) {
+                Ok(config) => match build_client(config.config, config.lenient) {
                     Ok(client) => {
                         info!(cluster = %name, "member cluster client (re)built");
                         entry.member.client = Some(client);
@@ -158,6 +167,17 @@ impl Registry {
         }
         if changed || first {
             self.probe_now.notify_one();
+        }
+    }
+}
+
+fn build_client(config: kube::Config, lenient: Option<crate::cluster::config::Lenient>) -> Result<Client, String> {
+    match lenient {
+        None => Client::try_from(config).map_err(|e| e.to_string()),
+        Some(l) => {
+            let roots = config.root_cert.clone().unwrap_or_default();
+            let verifier = crate::cluster::tls::Lenient::new(&roots, l.skip_name, l.skip_validity)?;
+            crate::cluster::tls::client_with_verifier(&config, verifier)
         }
     }
 }

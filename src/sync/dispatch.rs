@@ -2,6 +2,7 @@
 //! absent. Each returns what happened as a `ClusterResult`; none panics or
 //! touches an object kfed does not manage.
 
+use crate::cluster::registry::RateLimiter;
 use crate::render::MANAGED_LABEL;
 use crate::sync::FIELD_MANAGER;
 use crate::sync::fields;
@@ -14,6 +15,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// Annotation on member objects holding the hash of what kfed last applied.
 pub const HASH_ANNOTATION: &str = "kfed.io/desired-hash";
@@ -60,10 +62,18 @@ pub struct Target<'a> {
     pub namespace: Option<&'a str>,
     /// The synced cache of managed objects of this kind in this cluster, if any.
     pub cache: Option<Store<DynamicObject>>,
+    /// The member's client-side rate limit; every request waits for it.
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl Target<'_> {
-    fn api(&self) -> Api<DynamicObject> {
+    /// The API for this object's kind and namespace, once the rate limit allows a request.
+    async fn api(&self) -> Api<DynamicObject> {
+        self.limiter.until_ready().await;
+        self.api_now()
+    }
+
+    fn api_now(&self) -> Api<DynamicObject> {
         match self.namespace {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &self.kind.target_resource),
             None => Api::all_with(self.client.clone(), &self.kind.target_resource),
@@ -85,7 +95,7 @@ impl Target<'_> {
                 return Ok(None);
             }
         }
-        self.api().get_opt(self.name).await
+        self.api().await.get_opt(self.name).await
     }
 }
 
@@ -160,7 +170,12 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
         }
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    match target.api().patch(target.name, &params, &Patch::Apply(&desired)).await {
+    match target
+        .api()
+        .await
+        .patch(target.name, &params, &Patch::Apply(&desired))
+        .await
+    {
         Ok(_) if live.is_none() => Outcome::ok(cluster, Change::Created),
         Ok(_) => Outcome::ok(cluster, Change::Updated),
         Err(e) if live.is_none() => Outcome::failed(cluster, ClusterState::CreationFailed, describe(&e)),
@@ -207,6 +222,7 @@ pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -
             let patch = serde_json::json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
             match target
                 .api()
+                .await
                 .patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
@@ -214,7 +230,7 @@ pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -
                 Err(e) => Outcome::failed(cluster, ClusterState::LabelRemovalFailed, describe(&e)),
             }
         }
-        Removal::Delete(params) => match target.api().delete(target.name, params).await {
+        Removal::Delete(params) => match target.api().await.delete(target.name, params).await {
             Ok(either) => {
                 let gone = either.is_right();
                 let mut outcome = Outcome::ok(cluster, Change::Deleted);

@@ -178,7 +178,7 @@ async fn propagate(
                     };
                 }
             };
-            let target = target(ctx, cluster, client, name, namespace.as_deref());
+            let target = target(ctx, cluster, client, member.limiter.clone(), name, namespace.as_deref());
             let outcome = dispatch::ensure_present(&target, desired, options).await;
             ctx.shared
                 .metrics
@@ -208,7 +208,7 @@ async fn remove_everywhere_except(
             let name = name.clone();
             let namespace = namespace.clone();
             Some(async move {
-                let target = target(ctx, &member.name, client, &name, namespace.as_deref());
+                let target = target(ctx, &member.name, client, member.limiter.clone(), &name, namespace.as_deref());
                 let removal = protect_host_namespace(ctx, &target, removal).await;
                 let outcome = dispatch::ensure_absent(&target, &removal, false).await;
                 if outcome.change != Change::None {
@@ -260,7 +260,14 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
                     change: Change::None,
                 };
             };
-            let target = target(ctx, &member.name, client, &name, namespace.as_deref());
+            let target = target(
+                ctx,
+                &member.name,
+                client,
+                member.limiter.clone(),
+                &name,
+                namespace.as_deref(),
+            );
             let removal = protect_host_namespace(ctx, &target, removal).await;
             let outcome = dispatch::ensure_absent(&target, &removal, true).await;
             ctx.shared
@@ -296,6 +303,7 @@ fn target<'a>(
     ctx: &'a KindContext,
     cluster: &'a str,
     client: kube::Client,
+    limiter: std::sync::Arc<crate::cluster::registry::RateLimiter>,
     name: &'a str,
     namespace: Option<&'a str>,
 ) -> Target<'a> {
@@ -311,6 +319,7 @@ fn target<'a>(
         name: render::member_name(source),
         namespace: render::member_namespace(source),
         cache: ctx.shared.members.synced_store(cluster, ctx.kind.index),
+        limiter,
     }
 }
 
