@@ -162,9 +162,9 @@ mod tests {
     #[test]
     fn only_the_disabled_check_is_skipped() {
         let ca = ca();
-        let strict = Lenient::new(&[ca.der.clone()], false, false).expect("verifier");
-        let no_name = Lenient::new(&[ca.der.clone()], true, false).expect("verifier");
-        let no_time = Lenient::new(&[ca.der.clone()], false, true).expect("verifier");
+        let strict = Lenient::new(std::slice::from_ref(&ca.der), false, false).expect("verifier");
+        let no_name = Lenient::new(std::slice::from_ref(&ca.der), true, false).expect("verifier");
+        let no_time = Lenient::new(std::slice::from_ref(&ca.der), false, true).expect("verifier");
 
         let good = leaf(&ca, "member.example", false);
         assert!(verify(&strict, &good, "member.example"));
@@ -192,7 +192,7 @@ mod tests {
         );
 
         let stranger = leaf(&self::ca(), "member.example", false);
-        let both = Lenient::new(&[ca.der.clone()], true, true).expect("verifier");
+        let both = Lenient::new(std::slice::from_ref(&ca.der), true, true).expect("verifier");
         assert!(
             !verify(&both, &stranger, "member.example"),
             "the chain is always verified"
