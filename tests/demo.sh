@@ -29,7 +29,7 @@ done
 
 echo "==> starting the operator (log: $state/kfed-controller.log)"
 "$repo/tests/demo-stop.sh" >/dev/null 2>&1 || true
-nohup "$kfed" controller --context host >"$state/kfed-controller.log" 2>&1 &
+nohup "$kfed" controller --context host --metrics-bind-address 127.0.0.1:9090 >"$state/kfed-controller.log" 2>&1 &
 echo $! >"$state/kfed-controller.pid"
 
 echo "==> applying the samples"
@@ -50,4 +50,5 @@ for m in $members; do
   kubectl --context "$m" -n kfed-demo get deployments,services,configmaps,secrets -l kubefed.io/managed=true
 done
 echo
+echo "metrics: curl -s 127.0.0.1:9090/metrics | grep ^kfed_"
 echo "export KUBECONFIG=$KUBECONFIG   # stop the operator with: make demo-stop"

@@ -52,6 +52,9 @@ pub struct Args {
     /// Identity in the leader Lease and in Events (default: $POD_NAME, else hostname and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Address of the HTTP endpoint serving /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    metrics_bind_address: std::net::SocketAddr,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -67,6 +70,10 @@ pub async fn run(args: Args) -> Result<()> {
         .context("the host cluster's API server does not answer")?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let listener = tokio::net::TcpListener::bind(args.metrics_bind_address)
+        .await
+        .with_context(|| format!("--metrics-bind-address {}", args.metrics_bind_address))?;
+    tokio::spawn(crate::metrics::serve(metrics.clone(), listener));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -86,6 +93,8 @@ pub async fn run(args: Args) -> Result<()> {
             .context("setting up leader election")?;
         let (mut leader, task) = manager.watch().await;
         info!(%identity, "waiting to become the leader");
+        // A standby is healthy and ready; it takes over when the leader goes.
+        metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut stop = stop_rx.clone();
         while !*leader.borrow_and_update() {
             tokio::select! {
@@ -94,6 +103,7 @@ pub async fn run(args: Args) -> Result<()> {
             }
         }
         info!(%identity, "became the leader");
+        metrics.ready.store(false, std::sync::atomic::Ordering::Relaxed);
         // Losing the lease stops this process; a new one starts as a follower.
         tokio::spawn(async move {
             while leader.changed().await.is_ok() {
@@ -120,6 +130,7 @@ pub async fn run(args: Args) -> Result<()> {
         host.clone(),
         args.federation_namespace.clone(),
         health,
+        metrics.clone(),
     ));
     let settings = Settings {
         workers: args.workers,

@@ -11,6 +11,7 @@ use crate::api::KubeFedCluster;
 use crate::cluster::config::{Timeouts, member_config};
 use crate::cluster::health::{self, Health, HealthSettings, Probe, Tracker};
 use crate::cluster::now_rfc3339;
+use crate::metrics::Metrics;
 use futures::{StreamExt, future};
 use governor::Quota;
 use k8s_openapi::api::core::v1::Secret;
@@ -212,7 +213,13 @@ fn refresh(entry: &mut Entry) -> bool {
 }
 
 /// Runs the registry until the process stops: watches, client rebuilds, probes and status writes.
-pub async fn run(registry: Arc<Registry>, host: Client, namespace: String, settings: HealthSettings) {
+pub async fn run(
+    registry: Arc<Registry>,
+    host: Client,
+    namespace: String,
+    settings: HealthSettings,
+    metrics: Arc<Metrics>,
+) {
     let timeouts = Timeouts {
         connect: settings.timeout,
         request: settings.timeout.max(std::time::Duration::from_secs(30)),
@@ -248,7 +255,7 @@ pub async fn run(registry: Arc<Registry>, host: Client, namespace: String, setti
             future::ready(())
         })
     };
-    let probe_loop = probe_forever(registry, clusters, clusters_api, settings);
+    let probe_loop = probe_forever(registry, clusters, clusters_api, settings, metrics);
     futures::join!(sync_loop, probe_loop);
 }
 
@@ -267,6 +274,7 @@ async fn probe_forever(
     clusters: reflector::Store<KubeFedCluster>,
     api: Api<KubeFedCluster>,
     settings: HealthSettings,
+    metrics: Arc<Metrics>,
 ) {
     let mut tick = tokio::time::interval(settings.period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -276,7 +284,9 @@ async fn probe_forever(
             _ = registry.probe_now.notified() => {}
         }
         let listed = registry.listed.load(std::sync::atomic::Ordering::SeqCst);
-        probe_all(&registry, &settings).await;
+        probe_all(&registry, &settings, &metrics).await;
+        let readiness: Vec<(String, bool)> = registry.members().into_iter().map(|m| (m.name, m.ready)).collect();
+        metrics.set_clusters(&readiness);
         write_statuses(&registry, &clusters, &api).await;
         if listed {
             registry
@@ -286,14 +296,16 @@ async fn probe_forever(
     }
 }
 
-async fn probe_all(registry: &Registry, settings: &HealthSettings) {
+async fn probe_all(registry: &Registry, settings: &HealthSettings, metrics: &Metrics) {
     let targets: Vec<(String, Client)> = registry
         .read()
         .values()
         .filter_map(|e| Some((e.member.name.clone(), e.member.client.clone()?)))
         .collect();
     let results = future::join_all(targets.into_iter().map(|(name, client)| async move {
+        let started = std::time::Instant::now();
         let probe = probe(&client, settings).await;
+        metrics.observe_probe(&name, started.elapsed());
         let version = if probe == Probe::Healthy {
             tokio::time::timeout(settings.timeout, client.apiserver_version())
                 .await

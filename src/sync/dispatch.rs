@@ -16,6 +16,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Annotation on member objects holding the hash of what kfed last applied.
 pub const HASH_ANNOTATION: &str = "kfed.io/desired-hash";
@@ -35,21 +36,36 @@ pub enum Change {
 pub struct Outcome {
     pub result: ClusterResult,
     pub change: Change,
+    /// How long the write took, when one was sent.
+    pub write_duration: Option<Duration>,
 }
 
 impl Outcome {
     fn ok(cluster: &str, change: Change) -> Self {
-        Self {
-            result: ClusterResult::ok(cluster),
-            change,
-        }
+        Self::not_attempted(ClusterResult::ok(cluster)).with_change(change)
     }
 
     fn failed(cluster: &str, state: ClusterState, message: impl Into<String>) -> Self {
+        Self::not_attempted(ClusterResult::failed(cluster, state, message))
+    }
+
+    /// An outcome decided before any write (not ready, bad overrides, ...).
+    pub fn not_attempted(result: ClusterResult) -> Self {
         Self {
-            result: ClusterResult::failed(cluster, state, message),
+            result,
             change: Change::None,
+            write_duration: None,
         }
+    }
+
+    fn with_change(mut self, change: Change) -> Self {
+        self.change = change;
+        self
+    }
+
+    fn took(mut self, started: Instant) -> Self {
+        self.write_duration = Some(started.elapsed());
+        self
     }
 }
 
@@ -170,17 +186,15 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
         }
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    match target
-        .api()
-        .await
-        .patch(target.name, &params, &Patch::Apply(&desired))
-        .await
-    {
+    let api = target.api().await;
+    let started = Instant::now();
+    let outcome = match api.patch(target.name, &params, &Patch::Apply(&desired)).await {
         Ok(_) if live.is_none() => Outcome::ok(cluster, Change::Created),
         Ok(_) => Outcome::ok(cluster, Change::Updated),
         Err(e) if live.is_none() => Outcome::failed(cluster, ClusterState::CreationFailed, describe(&e)),
         Err(e) => Outcome::failed(cluster, ClusterState::UpdateFailed, describe(&e)),
-    }
+    };
+    outcome.took(started)
 }
 
 /// How an object leaves a member.
@@ -220,32 +234,45 @@ pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -
     match removal {
         Removal::Orphan => {
             let patch = serde_json::json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
-            match target
-                .api()
-                .await
+            let api = target.api().await;
+            let started = Instant::now();
+            match api
                 .patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => Outcome::ok(cluster, Change::Unlabeled),
                 Err(e) => Outcome::failed(cluster, ClusterState::LabelRemovalFailed, describe(&e)),
             }
+            .took(started)
         }
-        Removal::Delete(params) => match target.api().await.delete(target.name, params).await {
-            Ok(either) => {
-                let gone = either.is_right();
-                let mut outcome = Outcome::ok(cluster, Change::Deleted);
-                if wait && !gone {
-                    outcome.result = ClusterResult::failed(
-                        cluster,
-                        ClusterState::WaitingForRemoval,
-                        "deletion requested; waiting until it is gone",
-                    );
-                }
-                outcome
+        Removal::Delete(params) => {
+            let api = target.api().await;
+            let started = Instant::now();
+            delete_outcome(cluster, api.delete(target.name, params).await, wait).took(started)
+        }
+    }
+}
+
+fn delete_outcome(
+    cluster: &str,
+    result: Result<either::Either<DynamicObject, kube::core::Status>, kube::Error>,
+    wait: bool,
+) -> Outcome {
+    match result {
+        Ok(either) => {
+            let gone = either.is_right();
+            let mut outcome = Outcome::ok(cluster, Change::Deleted);
+            if wait && !gone {
+                outcome.result = ClusterResult::failed(
+                    cluster,
+                    ClusterState::WaitingForRemoval,
+                    "deletion requested; waiting until it is gone",
+                );
             }
-            Err(kube::Error::Api(s)) if s.code == 404 => Outcome::ok(cluster, Change::None),
-            Err(e) => Outcome::failed(cluster, ClusterState::DeletionFailed, describe(&e)),
-        },
+            outcome
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Outcome::ok(cluster, Change::None),
+        Err(e) => Outcome::failed(cluster, ClusterState::DeletionFailed, describe(&e)),
     }
 }
 

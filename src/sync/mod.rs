@@ -22,7 +22,7 @@ use kube::runtime::watcher;
 use members::{MemberCaches, Trigger};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// Field manager of every server-side apply kfed sends.
@@ -60,6 +60,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     backoff: Mutex<HashMap<String, u32>>,
     namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Per object: generation, when it was first seen (until measured), whether it needed a write.
+    propagation: Mutex<HashMap<String, (Option<i64>, Option<Instant>, bool)>>,
 }
 
 /// What one kind's reconciles see.
@@ -78,6 +80,37 @@ impl Shared {
             .saturating_mul(1u32 << (*failures - 1).min(9))
             .min(Duration::from_secs(300));
         base + Duration::from_millis(rand::random_range(0..=base.as_millis().min(1000) as u64 / 4))
+    }
+
+    /// Tracks one object's generation from its first reconcile until every placed
+    /// cluster is in sync, and returns that latency once. Generations that needed
+    /// no write (e.g. seen again after a restart) are not measured.
+    pub fn propagation_progress(
+        &self,
+        key: &str,
+        generation: Option<i64>,
+        wrote: bool,
+        converged: bool,
+    ) -> Option<Duration> {
+        let mut map = self.propagation.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map
+            .entry(key.to_string())
+            .or_insert((generation, Some(Instant::now()), false));
+        if entry.0 != generation {
+            *entry = (generation, Some(Instant::now()), false);
+        }
+        entry.2 |= wrote;
+        if converged {
+            let started = entry.1.take()?;
+            return entry.2.then(|| started.elapsed());
+        }
+        None
+    }
+
+    /// Drops everything kept about a deleted object.
+    pub fn forget(&self, key: &str) {
+        self.reset_backoff(key);
+        self.propagation.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
     pub fn reset_backoff(&self, key: &str) {
@@ -167,11 +200,13 @@ pub async fn run(
         metrics,
         backoff: Mutex::new(HashMap::new()),
         namespace_placements: Mutex::new(HashMap::new()),
+        propagation: Mutex::new(HashMap::new()),
     });
     registry.wait_initialized().await;
     let member_watches = tokio::spawn(members.clone().run(registry));
     tokio::task::yield_now().await;
     members.wait_synced(Duration::from_secs(15)).await;
+    shared.metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
     info!(kinds = kinds.len(), "sync controllers starting");
     let runs = controllers.into_iter().zip(kinds).map(|(controller, kind)| {
         let ctx = Arc::new(KindContext {

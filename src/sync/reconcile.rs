@@ -48,6 +48,7 @@ struct Spec {
 
 pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<KindContext>) -> Result<Action, Error> {
     let started = Instant::now();
+    let _running = ctx.shared.metrics.in_flight(&ctx.kind.label());
     let result = if obj.metadata.deletion_timestamp.is_some() {
         cleanup(&obj, &ctx).await
     } else {
@@ -112,8 +113,13 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
         .filter(|r| selected.contains(&r.cluster) || r.state != ClusterState::Ok)
         .cloned()
         .collect();
+    let converged = aggregate == Aggregate::Propagated && results.iter().all(|r| r.state == ClusterState::Ok);
+    let wrote = outcomes.iter().any(|o| o.change != Change::None);
     write_status(obj, ctx, aggregate, &results).await?;
     let key = key_of(obj);
+    if let Some(latency) = shared.propagation_progress(&key, obj.metadata.generation, wrote, converged) {
+        shared.metrics.observe_propagation(&kind.label(), latency);
+    }
     if results.iter().any(|r| r.state.retry()) {
         Ok(Action::requeue(shared.backoff(&key)))
     } else {
@@ -151,31 +157,31 @@ async fn propagate(
             let cluster = member.name.as_str();
             let Some(client) = member.client.clone().filter(|_| member.ready) else {
                 let why = member.not_ready_reason.clone().unwrap_or_else(|| "not ready".into());
-                return Outcome {
-                    result: ClusterResult::failed(cluster, ClusterState::ClusterNotReady, why),
-                    change: Change::None,
-                };
+                return Outcome::not_attempted(ClusterResult::failed(cluster, ClusterState::ClusterNotReady, why));
             };
             if let Some(e) = invalid_overrides {
-                return Outcome {
-                    result: ClusterResult::failed(cluster, ClusterState::ApplyOverridesFailed, e.to_string()),
-                    change: Change::None,
-                };
+                return Outcome::not_attempted(ClusterResult::failed(
+                    cluster,
+                    ClusterState::ApplyOverridesFailed,
+                    e.to_string(),
+                ));
             }
             let ops = overrides::for_cluster(all_overrides, cluster);
             let desired = match render::render(source, spec.template.as_ref(), cluster, ops) {
                 Ok(d) => d,
                 Err(render::RenderError::Overrides(e)) => {
-                    return Outcome {
-                        result: ClusterResult::failed(cluster, ClusterState::ApplyOverridesFailed, e.to_string()),
-                        change: Change::None,
-                    };
+                    return Outcome::not_attempted(ClusterResult::failed(
+                        cluster,
+                        ClusterState::ApplyOverridesFailed,
+                        e.to_string(),
+                    ));
                 }
                 Err(e) => {
-                    return Outcome {
-                        result: ClusterResult::failed(cluster, ClusterState::ComputeResourceFailed, e.to_string()),
-                        change: Change::None,
-                    };
+                    return Outcome::not_attempted(ClusterResult::failed(
+                        cluster,
+                        ClusterState::ComputeResourceFailed,
+                        e.to_string(),
+                    ));
                 }
             };
             let target = target(ctx, cluster, client, member.limiter.clone(), name, namespace.as_deref());
@@ -255,10 +261,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
         async move {
             let Some(client) = member.client.clone().filter(|_| member.ready) else {
                 let why = member.not_ready_reason.clone().unwrap_or_else(|| "not ready".into());
-                return Outcome {
-                    result: ClusterResult::failed(&member.name, ClusterState::ClusterNotReady, why),
-                    change: Change::None,
-                };
+                return Outcome::not_attempted(ClusterResult::failed(&member.name, ClusterState::ClusterNotReady, why));
             };
             let target = target(
                 ctx,
@@ -294,7 +297,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
         return Ok(Action::requeue(delay));
     }
     remove_finalizer(obj, ctx).await?;
-    ctx.shared.reset_backoff(&key_of(obj));
+    ctx.shared.forget(&key_of(obj));
     info!(kind = %ctx.kind.target.kind, %name, ?namespace, "deleted from every member; finalizer released");
     Ok(Action::await_change())
 }

@@ -230,6 +230,23 @@ impl Testbed {
 
     /// A fresh namespace on the host with a FederatedNamespace placing it on `clusters`.
     pub fn federated_namespace(&self, name: &str, clusters: &[String]) {
+        // Leftovers of an earlier run: without a running controller their finalizers
+        // would keep the namespace terminating forever, so release them first.
+        let leftovers = self.kubectl("host", &["get", "federated", "-n", name, "-o", "name"]);
+        for object in String::from_utf8_lossy(&leftovers.stdout).lines() {
+            let _ = self.kubectl(
+                "host",
+                &[
+                    "patch",
+                    object,
+                    "-n",
+                    name,
+                    "--type=merge",
+                    "-p",
+                    r#"{"metadata":{"finalizers":null}}"#,
+                ],
+            );
+        }
         for context in std::iter::once("host".to_string()).chain(self.members()) {
             let _ = self.kubectl(
                 &context,
@@ -295,6 +312,11 @@ impl Controller {
                 "1s",
             ])
             .args(extra)
+            .args(if extra.contains(&"--metrics-bind-address") {
+                &[][..]
+            } else {
+                &["--metrics-bind-address", "127.0.0.1:0"][..]
+            })
             .env("RUST_LOG", "info,kube=warn")
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
@@ -366,4 +388,12 @@ pub fn contains(actual: &serde_json::Value, expected: &serde_json::Value) -> boo
         (Value::Array(a), Value::Array(e)) => a.len() == e.len() && a.iter().zip(e).all(|(av, ev)| contains(av, ev)),
         (a, e) => a == e,
     }
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
