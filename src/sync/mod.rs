@@ -47,6 +47,9 @@ pub struct Settings {
     pub instance: Option<String>,
 }
 
+/// Per object: generation, when it was first seen (until measured), whether it needed a write.
+type Progress = (Option<i64>, Option<Instant>, bool);
+
 /// State shared by the controllers of every kind.
 pub struct Shared {
     pub host: Client,
@@ -60,8 +63,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     backoff: Mutex<HashMap<String, u32>>,
     namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
-    /// Per object: generation, when it was first seen (until measured), whether it needed a write.
-    propagation: Mutex<HashMap<String, (Option<i64>, Option<Instant>, bool)>>,
+    propagation: Mutex<HashMap<String, Progress>>,
 }
 
 /// What one kind's reconciles see.
