@@ -4,7 +4,11 @@
 mod clients;
 mod controller;
 mod crds;
+mod federate;
 mod join;
+mod orphaning;
+mod output;
+mod status;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +37,22 @@ enum Command {
     /// Remove what `kfed join` created, in the host and in the member.
     #[command(after_help = "Example:\n  kfed unjoin member1 --cluster-context member1 --host-cluster-context host")]
     Unjoin(join::UnjoinArgs),
+    /// Turn an existing resource (or manifests with -f) into its Federated<Kind>, printed or created.
+    #[command(
+        after_help = "Examples:\n  kfed federate deployment web -n shop                  # create FederatedDeployment shop/web\n  kfed federate namespace shop --contents -o yaml        # print the namespace and everything in it, federated\n  kfed federate -f app.yaml --clusters member1,member2   # from manifests\n  cat app.yaml | kfed federate -f - -o json"
+    )]
+    Federate(federate::Args),
+    /// Keep (enable) or delete (disable) the member objects when a federated object is deleted.
+    #[command(
+        name = "orphaning-deletion",
+        after_help = "Examples:\n  kfed orphaning-deletion enable deployment web -n shop\n  kfed orphaning-deletion status fdeploy web -n shop"
+    )]
+    OrphaningDeletion(orphaning::Args),
+    /// A table of federated objects and their propagation state in each cluster.
+    #[command(
+        after_help = "Examples:\n  kfed status\n  kfed status deployment -n shop\n  kfed status fcm settings -n shop"
+    )]
+    Status(status::Args),
     /// Print every kfed CRD as YAML, or write one file per CRD into a directory.
     #[command(
         after_help = "Examples:\n  kfed crds | kubectl apply --server-side -f -\n  kfed crds --output-dir config/crd/bases"
@@ -58,6 +78,9 @@ pub fn main() -> ExitCode {
             Command::Join(args) => join::join(args).await,
             Command::Unjoin(args) => join::unjoin(args).await,
             Command::Crds(args) => crds::run(args),
+            Command::Federate(args) => federate::run(args).await,
+            Command::OrphaningDeletion(args) => orphaning::run(args).await,
+            Command::Status(args) => status::run(args).await,
             Command::Version => {
                 println!("kfed {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

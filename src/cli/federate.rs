@@ -1,0 +1,303 @@
+//! `kfed federate`: turn existing resources (or manifests) into federated ones.
+
+use crate::cli::clients::ConnectionArgs;
+use crate::cli::output::{Output, print_objects};
+use anyhow::{Context, Result, anyhow, bail};
+use kfed_codegen::{CATALOG, Scope, TargetKind, lookup};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Kind of the resource (Deployment, deployments.apps, deploy, ...). Not used with -f.
+    kind: Option<String>,
+    /// Name of the resource. Not used with -f.
+    name: Option<String>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Kubeconfig context of the host cluster (default: current context).
+    #[arg(long)]
+    context: Option<String>,
+    /// Namespace of the resource (default: the context's namespace).
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// For a namespace: also federate every supported resource in it.
+    #[arg(long)]
+    contents: bool,
+    /// Read manifests from this file (`-` for stdin) instead of the cluster.
+    #[arg(short = 'f', long)]
+    filename: Option<PathBuf>,
+    /// Place on these clusters (comma-separated); default: every cluster (`clusterSelector: {}`).
+    #[arg(long, value_delimiter = ',')]
+    clusters: Vec<String>,
+    /// Print the federated objects (yaml or json) instead of creating them.
+    #[arg(short, long)]
+    output: Option<Output>,
+    /// Only validate: with `server`, the host API server checks the objects without storing them.
+    #[arg(long, value_parser = ["none", "server"], default_value = "none")]
+    dry_run: String,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let host = args
+        .connection
+        .client(args.context.as_deref())
+        .await
+        .context("host cluster")?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| host.default_namespace().to_string());
+    let placement = if args.clusters.is_empty() {
+        json!({ "clusterSelector": {} })
+    } else {
+        json!({ "clusters": args.clusters.iter().map(|c| json!({ "name": c })).collect::<Vec<_>>() })
+    };
+    let sources = match (&args.filename, &args.kind, &args.name) {
+        (Some(file), None, None) => read_manifests(file)?,
+        (Some(_), _, _) => bail!("give either -f FILE or KIND NAME, not both"),
+        (None, Some(kind), Some(name)) => {
+            let target =
+                lookup(kind).ok_or_else(|| anyhow!("kind {kind:?} is not federated by kfed (see `kfed crds`)"))?;
+            from_cluster(&host, target, name, &namespace, args.contents).await?
+        }
+        _ => bail!("give KIND and NAME, or -f FILE"),
+    };
+    let federated: Vec<Value> = sources
+        .iter()
+        .map(|obj| federate(obj, &placement, &namespace))
+        .collect::<Result<_>>()?;
+    if let Some(output) = args.output {
+        return print_objects(&federated, output);
+    }
+    for obj in &federated {
+        create(&host, obj, args.dry_run == "server").await?;
+    }
+    Ok(())
+}
+
+/// The resource itself, plus with `--contents` every supported resource in a namespace.
+async fn from_cluster(
+    host: &Client,
+    target: &'static TargetKind,
+    name: &str,
+    namespace: &str,
+    contents: bool,
+) -> Result<Vec<Value>> {
+    let ns = (target.scope == Scope::Namespaced).then_some(namespace);
+    let obj = api(host, target, ns).get(name).await.with_context(|| {
+        format!(
+            "reading {} {name}{}",
+            target.kind,
+            ns.map(|n| format!(" in namespace {n}")).unwrap_or_default()
+        )
+    })?;
+    let mut objects = vec![serde_json::to_value(&obj)?];
+    if contents {
+        if !target.is_namespace() {
+            bail!("--contents only applies to a Namespace");
+        }
+        for kind in CATALOG.iter().filter(|k| k.scope == Scope::Namespaced) {
+            let list = match api(host, kind, Some(name)).list(&ListParams::default()).await {
+                Ok(list) => list,
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => continue, // kind not served or not readable
+                Err(e) => return Err(anyhow!(e).context(format!("listing {} in namespace {name}", kind.plural))),
+            };
+            for item in list.items.into_iter().filter(|o| !generated_by_the_cluster(kind, o)) {
+                objects.push(serde_json::to_value(&item)?);
+            }
+        }
+    }
+    Ok(objects)
+}
+
+/// Objects that controllers create by themselves in every namespace or for
+/// another object: federating them would fight those controllers.
+fn generated_by_the_cluster(kind: &TargetKind, obj: &DynamicObject) -> bool {
+    let owned = obj.owner_references().iter().any(|o| o.controller == Some(true));
+    let name = obj.name_any();
+    let default_object = match kind.kind {
+        "ServiceAccount" => name == "default",
+        "ConfigMap" => name == "kube-root-ca.crt",
+        "Secret" => obj.data.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token"),
+        _ => false,
+    };
+    owned || default_object
+}
+
+fn api(client: &Client, target: &TargetKind, namespace: Option<&str>) -> Api<DynamicObject> {
+    let resource = ApiResource {
+        group: target.group.into(),
+        version: target.version.into(),
+        api_version: target.api_version(),
+        kind: target.kind.into(),
+        plural: target.plural.into(),
+    };
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+fn read_manifests(file: &PathBuf) -> Result<Vec<Value>> {
+    let mut text = String::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
+    } else {
+        text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    }
+    let mut objects = Vec::new();
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+        let value =
+            Value::deserialize(document).with_context(|| format!("{}: document {}", file.display(), index + 1))?;
+        match value {
+            Value::Null => continue,
+            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                objects.extend(map.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+            }
+            other => objects.push(other),
+        }
+    }
+    Ok(objects)
+}
+
+/// The `Federated<Kind>` equivalent of one object: its content becomes the
+/// template (identity, status and server-managed metadata left out).
+pub fn federate(obj: &Value, placement: &Value, default_namespace: &str) -> Result<Value> {
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("a manifest has no kind"))?;
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let target = CATALOG
+        .iter()
+        .find(|k| k.kind == kind && k.api_version() == api_version)
+        .ok_or_else(|| anyhow!("{api_version} {kind} is not federated by kfed"))?;
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("a {kind} has no metadata.name"))?;
+    let mut template: Map<String, Value> = obj.as_object().cloned().unwrap_or_default();
+    for key in ["apiVersion", "kind", "status"] {
+        template.remove(key);
+    }
+    let mut metadata = Map::new();
+    if let Some(labels) = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .filter(|l| !l.is_empty())
+    {
+        let mut labels = labels.clone();
+        labels.remove(crate::render::MANAGED_LABEL);
+        metadata.insert("labels".into(), Value::Object(labels));
+    }
+    if let Some(annotations) = obj.pointer("/metadata/annotations").and_then(Value::as_object) {
+        let kept: Map<String, Value> = annotations
+            .iter()
+            .filter(|(k, _)| {
+                !k.starts_with("kubectl.kubernetes.io/")
+                    && !k.starts_with("deployment.kubernetes.io/")
+                    && k.as_str() != crate::sync::dispatch::HASH_ANNOTATION
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            metadata.insert("annotations".into(), Value::Object(kept));
+        }
+    }
+    template.insert("metadata".into(), Value::Object(metadata));
+    let namespace = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(default_namespace);
+    let mut federated_meta = json!({ "name": name });
+    if target.is_namespace() {
+        federated_meta["namespace"] = json!(name);
+    } else if target.scope == Scope::Namespaced {
+        federated_meta["namespace"] = json!(namespace);
+    }
+    Ok(json!({
+        "apiVersion": format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+        "kind": target.federated_kind(),
+        "metadata": federated_meta,
+        "spec": { "template": template, "placement": placement },
+    }))
+}
+
+async fn create(host: &Client, obj: &Value, dry_run: bool) -> Result<()> {
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let target = CATALOG
+        .iter()
+        .find(|k| k.federated_kind() == kind)
+        .ok_or_else(|| anyhow!("unknown kind {kind}"))?;
+    let resource = ApiResource {
+        group: crate::api::GROUP.into(),
+        version: crate::api::VERSION.into(),
+        api_version: format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+        kind: kind.into(),
+        plural: target.federated_plural(),
+    };
+    let api: Api<DynamicObject> = match obj["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(host.clone(), ns, &resource),
+        None => Api::all_with(host.clone(), &resource),
+    };
+    let mut params = PatchParams::apply("kfed-federate");
+    params.dry_run = dry_run;
+    api.patch(name, &params, &Patch::Apply(obj))
+        .await
+        .with_context(|| format!("creating {kind} {name}"))?;
+    println!(
+        "{}.{}/{name} {}",
+        target.federated_plural(),
+        crate::api::GROUP,
+        if dry_run {
+            "validated (server dry run)"
+        } else {
+            "applied"
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deployment_becomes_a_federated_deployment() {
+        let deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "uid": "u", "resourceVersion": "7",
+                         "labels": {"app": "web"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "a"}},
+            "spec": {"replicas": 2},
+            "status": {"readyReplicas": 2}
+        });
+        let fed = federate(&deployment, &json!({"clusterSelector": {}}), "default").expect("federates");
+        assert_eq!(fed["kind"], "FederatedDeployment");
+        assert_eq!(fed["metadata"], json!({"name": "web", "namespace": "shop"}));
+        assert_eq!(
+            fed["spec"]["template"],
+            json!({"metadata": {"labels": {"app": "web"}, "annotations": {"team": "a"}}, "spec": {"replicas": 2}})
+        );
+        assert_eq!(fed["spec"]["placement"], json!({"clusterSelector": {}}));
+    }
+
+    #[test]
+    fn namespaces_and_unknown_kinds() {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+        let fed = federate(&ns, &json!({}), "default").expect("federates");
+        assert_eq!(fed["metadata"], json!({"name": "shop", "namespace": "shop"}));
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+        assert!(federate(&pod, &json!({}), "default").is_err());
+        let cluster_role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}, "rules": []});
+        assert_eq!(
+            federate(&cluster_role, &json!({}), "default").expect("federates")["metadata"],
+            json!({"name": "r"})
+        );
+    }
+}

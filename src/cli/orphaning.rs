@@ -1,0 +1,74 @@
+//! `kfed orphaning-deletion enable|disable|status KIND NAME`.
+
+use crate::cli::clients::ConnectionArgs;
+use crate::sync::kinds;
+use crate::sync::reconcile::ORPHAN_ANNOTATION;
+use anyhow::{Context, Result, anyhow};
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// enable: deleting the federated object keeps the member objects; disable: deletes them; status: shows which.
+    #[arg(value_parser = ["enable", "disable", "status"])]
+    action: String,
+    /// Kind (Deployment, FederatedDeployment, fdeploy, ...).
+    kind: String,
+    /// Name of the federated object.
+    name: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Kubeconfig context of the host cluster (default: current context).
+    #[arg(long)]
+    context: Option<String>,
+    /// Namespace of the federated object (default: the context's namespace).
+    #[arg(short, long)]
+    namespace: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let host = args
+        .connection
+        .client(args.context.as_deref())
+        .await
+        .context("host cluster")?;
+    let target =
+        kfed_codegen::lookup(&args.kind).ok_or_else(|| anyhow!("kind {:?} is not federated by kfed", args.kind))?;
+    let kind = kinds::all()
+        .into_iter()
+        .find(|k| std::ptr::eq(k.target, target))
+        .ok_or_else(|| anyhow!("kind {} is not in the catalog", target.kind))?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| host.default_namespace().to_string());
+    let api: Api<DynamicObject> = if kind.federated_namespaced() {
+        Api::namespaced_with(host.clone(), &namespace, &kind.federated_resource)
+    } else {
+        Api::all_with(host.clone(), &kind.federated_resource)
+    };
+    let what = format!("{} {}", kind.target.federated_kind(), args.name);
+    let value = match args.action.as_str() {
+        "status" => {
+            let obj = api.get(&args.name).await.with_context(|| format!("reading {what}"))?;
+            let enabled = obj.annotations().get(ORPHAN_ANNOTATION).map(String::as_str) == Some("true");
+            println!(
+                "{what}: orphaning deletion {}",
+                if enabled {
+                    "enabled (member objects are kept on deletion)"
+                } else {
+                    "disabled"
+                }
+            );
+            return Ok(());
+        }
+        "enable" => serde_json::json!("true"),
+        _ => serde_json::Value::Null,
+    };
+    let patch = serde_json::json!({ "metadata": { "annotations": { ORPHAN_ANNOTATION: value } } });
+    api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("annotating {what}"))?;
+    println!("{what}: orphaning deletion {}d", args.action);
+    Ok(())
+}
