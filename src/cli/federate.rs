@@ -107,7 +107,12 @@ async fn from_cluster(
                 Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => continue, // kind not served or not readable
                 Err(e) => return Err(anyhow!(e).context(format!("listing {} in namespace {name}", kind.plural))),
             };
-            for item in list.items.into_iter().filter(|o| !generated_by_the_cluster(kind, o)) {
+            for mut item in list.items.into_iter().filter(|o| !generated_by_the_cluster(kind, o)) {
+                // Items of a list carry no apiVersion/kind of their own.
+                item.types = Some(kube::api::TypeMeta {
+                    api_version: kind.api_version(),
+                    kind: kind.kind.into(),
+                });
                 objects.push(serde_json::to_value(&item)?);
             }
         }

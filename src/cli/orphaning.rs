@@ -32,12 +32,7 @@ pub async fn run(args: Args) -> Result<()> {
         .client(args.context.as_deref())
         .await
         .context("host cluster")?;
-    let target =
-        kfed_codegen::lookup(&args.kind).ok_or_else(|| anyhow!("kind {:?} is not federated by kfed", args.kind))?;
-    let kind = kinds::all()
-        .into_iter()
-        .find(|k| std::ptr::eq(k.target, target))
-        .ok_or_else(|| anyhow!("kind {} is not in the catalog", target.kind))?;
+    let kind = kinds::lookup(&args.kind).ok_or_else(|| anyhow!("kind {:?} is not federated by kfed", args.kind))?;
     let namespace = args
         .namespace
         .clone()

@@ -40,13 +40,7 @@ pub async fn run(args: Args) -> Result<()> {
         .await
         .context("host cluster")?;
     let kinds: Vec<Arc<Kind>> = match &args.kind {
-        Some(k) => {
-            let target = kfed_codegen::lookup(k).ok_or_else(|| anyhow!("kind {k:?} is not federated by kfed"))?;
-            kinds::all()
-                .into_iter()
-                .filter(|kind| std::ptr::eq(kind.target, target))
-                .collect()
-        }
+        Some(k) => vec![kinds::lookup(k).ok_or_else(|| anyhow!("kind {k:?} is not federated by kfed"))?],
         None => kinds::all(),
     };
     let mut rows = Vec::new();

@@ -65,3 +65,11 @@ pub fn all() -> Vec<Arc<Kind>> {
         })
         .collect()
 }
+
+/// The kind a kubectl-style name refers to (`Deployment`, `deploy`, `fdeploy`, ...).
+pub fn lookup(name: &str) -> Option<Arc<Kind>> {
+    let target = kfed_codegen::lookup(name)?;
+    all()
+        .into_iter()
+        .find(|k| k.target.kind == target.kind && k.target.group == target.group)
+}
