@@ -59,3 +59,32 @@ impl ConnectionArgs {
 fn read(path: &Path) -> Result<Kubeconfig> {
     Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))
 }
+
+/// The host-cluster flags shared by the day-to-day commands.
+#[derive(clap::Args, Clone, Debug)]
+pub struct HostArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Kubeconfig context of the host cluster (default: current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace (default: the context's namespace; `kfed status`: all namespaces).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+}
+
+impl HostArgs {
+    pub async fn client(&self) -> Result<Client> {
+        self.connection
+            .client(self.context.as_deref())
+            .await
+            .context("host cluster")
+    }
+
+    /// `-n`, or the namespace of the kubeconfig context.
+    pub fn namespace_or_default(&self, client: &Client) -> String {
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string())
+    }
+}

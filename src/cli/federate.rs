@@ -1,10 +1,11 @@
 //! `kfed federate`: turn existing resources (or manifests) into federated ones.
 
-use crate::cli::clients::ConnectionArgs;
+use crate::cli::clients::HostArgs;
 use crate::cli::output::{Output, print_objects};
+use crate::sync::kinds::{self, Kind};
 use anyhow::{Context, Result, anyhow, bail};
-use kfed_codegen::{CATALOG, Scope, TargetKind, lookup};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kfed_codegen::{CATALOG, Scope, TargetKind};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -18,13 +19,7 @@ pub struct Args {
     /// Name of the resource. Not used with -f.
     name: Option<String>,
     #[command(flatten)]
-    connection: ConnectionArgs,
-    /// Kubeconfig context of the host cluster (default: current context).
-    #[arg(long)]
-    context: Option<String>,
-    /// Namespace of the resource (default: the context's namespace).
-    #[arg(short, long)]
-    namespace: Option<String>,
+    host: HostArgs,
     /// For a namespace: also federate every supported resource in it.
     #[arg(long)]
     contents: bool,
@@ -43,15 +38,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let host = args
-        .connection
-        .client(args.context.as_deref())
-        .await
-        .context("host cluster")?;
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| host.default_namespace().to_string());
+    let host = args.host.client().await?;
+    let namespace = args.host.namespace_or_default(&host);
     let placement = if args.clusters.is_empty() {
         json!({ "clusterSelector": {} })
     } else {
@@ -61,9 +49,9 @@ pub async fn run(args: Args) -> Result<()> {
         (Some(file), None, None) => read_manifests(file)?,
         (Some(_), _, _) => bail!("give either -f FILE or KIND NAME, not both"),
         (None, Some(kind), Some(name)) => {
-            let target =
-                lookup(kind).ok_or_else(|| anyhow!("kind {kind:?} is not federated by kfed (see `kfed crds`)"))?;
-            from_cluster(&host, target, name, &namespace, args.contents).await?
+            let kind = kinds::lookup(kind)
+                .ok_or_else(|| anyhow!("kind {kind:?} is not federated by kfed (see `kfed crds`)"))?;
+            from_cluster(&host, &kind, name, &namespace, args.contents).await?
         }
         _ => bail!("give KIND and NAME, or -f FILE"),
     };
@@ -81,37 +69,43 @@ pub async fn run(args: Args) -> Result<()> {
 }
 
 /// The resource itself, plus with `--contents` every supported resource in a namespace.
-async fn from_cluster(
-    host: &Client,
-    target: &'static TargetKind,
-    name: &str,
-    namespace: &str,
-    contents: bool,
-) -> Result<Vec<Value>> {
+async fn from_cluster(host: &Client, kind: &Kind, name: &str, namespace: &str, contents: bool) -> Result<Vec<Value>> {
+    let target = kind.target;
     let ns = (target.scope == Scope::Namespaced).then_some(namespace);
-    let obj = api(host, target, ns).get(name).await.with_context(|| {
-        format!(
-            "reading {} {name}{}",
-            target.kind,
-            ns.map(|n| format!(" in namespace {n}")).unwrap_or_default()
-        )
-    })?;
+    let in_namespace = ns.map(|n| format!(" in namespace {n}")).unwrap_or_default();
+    let obj = kind
+        .target_api(host, ns)
+        .get(name)
+        .await
+        .with_context(|| format!("reading {} {name}{in_namespace}", target.kind))?;
     let mut objects = vec![serde_json::to_value(&obj)?];
     if contents {
         if !target.is_namespace() {
             bail!("--contents only applies to a Namespace");
         }
-        for kind in CATALOG.iter().filter(|k| k.scope == Scope::Namespaced) {
-            let list = match api(host, kind, Some(name)).list(&ListParams::default()).await {
+        for member_kind in kinds::all().iter().filter(|k| k.target.scope == Scope::Namespaced) {
+            let list = match member_kind
+                .target_api(host, Some(name))
+                .list(&ListParams::default())
+                .await
+            {
                 Ok(list) => list,
                 Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => continue, // kind not served or not readable
-                Err(e) => return Err(anyhow!(e).context(format!("listing {} in namespace {name}", kind.plural))),
+                Err(e) => {
+                    return Err(
+                        anyhow!(e).context(format!("listing {} in namespace {name}", member_kind.target.plural))
+                    );
+                }
             };
-            for mut item in list.items.into_iter().filter(|o| !generated_by_the_cluster(kind, o)) {
+            for mut item in list
+                .items
+                .into_iter()
+                .filter(|o| !generated_by_the_cluster(member_kind.target, o))
+            {
                 // Items of a list carry no apiVersion/kind of their own.
                 item.types = Some(kube::api::TypeMeta {
-                    api_version: kind.api_version(),
-                    kind: kind.kind.into(),
+                    api_version: member_kind.target.api_version(),
+                    kind: member_kind.target.kind.into(),
                 });
                 objects.push(serde_json::to_value(&item)?);
             }
@@ -132,20 +126,6 @@ fn generated_by_the_cluster(kind: &TargetKind, obj: &DynamicObject) -> bool {
         _ => false,
     };
     owned || default_object
-}
-
-fn api(client: &Client, target: &TargetKind, namespace: Option<&str>) -> Api<DynamicObject> {
-    let resource = ApiResource {
-        group: target.group.into(),
-        version: target.version.into(),
-        api_version: target.api_version(),
-        kind: target.kind.into(),
-        plural: target.plural.into(),
-    };
-    match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    }
 }
 
 fn read_manifests(file: &PathBuf) -> Result<Vec<Value>> {
@@ -236,21 +216,8 @@ pub fn federate(obj: &Value, placement: &Value, default_namespace: &str) -> Resu
 async fn create(host: &Client, obj: &Value, dry_run: bool) -> Result<()> {
     let kind = obj["kind"].as_str().unwrap_or_default();
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let target = CATALOG
-        .iter()
-        .find(|k| k.federated_kind() == kind)
-        .ok_or_else(|| anyhow!("unknown kind {kind}"))?;
-    let resource = ApiResource {
-        group: crate::api::GROUP.into(),
-        version: crate::api::VERSION.into(),
-        api_version: format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
-        kind: kind.into(),
-        plural: target.federated_plural(),
-    };
-    let api: Api<DynamicObject> = match obj["metadata"]["namespace"].as_str() {
-        Some(ns) => Api::namespaced_with(host.clone(), ns, &resource),
-        None => Api::all_with(host.clone(), &resource),
-    };
+    let federated = kinds::lookup(kind).ok_or_else(|| anyhow!("unknown kind {kind}"))?;
+    let api = federated.federated_api(host, obj["metadata"]["namespace"].as_str());
     let mut params = PatchParams::apply("kfed-federate");
     params.dry_run = dry_run;
     api.patch(name, &params, &Patch::Apply(obj))
@@ -258,7 +225,7 @@ async fn create(host: &Client, obj: &Value, dry_run: bool) -> Result<()> {
         .with_context(|| format!("creating {kind} {name}"))?;
     println!(
         "{}.{}/{name} {}",
-        target.federated_plural(),
+        federated.target.federated_plural(),
         crate::api::GROUP,
         if dry_run {
             "validated (server dry run)"

@@ -1,11 +1,11 @@
 //! `kfed orphaning-deletion enable|disable|status KIND NAME`.
 
-use crate::cli::clients::ConnectionArgs;
+use crate::cli::clients::HostArgs;
 use crate::sync::kinds;
 use crate::sync::reconcile::ORPHAN_ANNOTATION;
 use anyhow::{Context, Result, anyhow};
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,31 +17,14 @@ pub struct Args {
     /// Name of the federated object.
     name: String,
     #[command(flatten)]
-    connection: ConnectionArgs,
-    /// Kubeconfig context of the host cluster (default: current context).
-    #[arg(long)]
-    context: Option<String>,
-    /// Namespace of the federated object (default: the context's namespace).
-    #[arg(short, long)]
-    namespace: Option<String>,
+    host: HostArgs,
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let host = args
-        .connection
-        .client(args.context.as_deref())
-        .await
-        .context("host cluster")?;
+    let host = args.host.client().await?;
     let kind = kinds::lookup(&args.kind).ok_or_else(|| anyhow!("kind {:?} is not federated by kfed", args.kind))?;
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| host.default_namespace().to_string());
-    let api: Api<DynamicObject> = if kind.federated_namespaced() {
-        Api::namespaced_with(host.clone(), &namespace, &kind.federated_resource)
-    } else {
-        Api::all_with(host.clone(), &kind.federated_resource)
-    };
+    let namespace = args.host.namespace_or_default(&host);
+    let api = kind.federated_api(&host, Some(&namespace));
     let what = format!("{} {}", kind.target.federated_kind(), args.name);
     let value = match args.action.as_str() {
         "status" => {

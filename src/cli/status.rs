@@ -1,11 +1,11 @@
 //! `kfed status [KIND [NAME]]`: federated objects × clusters at a glance.
 
 use crate::api::FederatedStatus;
-use crate::cli::clients::ConnectionArgs;
+use crate::cli::clients::HostArgs;
 use crate::sync::kinds::{self, Kind};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{DynamicObject, ListParams};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -16,13 +16,7 @@ pub struct Args {
     /// Only this object.
     name: Option<String>,
     #[command(flatten)]
-    connection: ConnectionArgs,
-    /// Kubeconfig context of the host cluster (default: current context).
-    #[arg(long)]
-    context: Option<String>,
-    /// Only this namespace (default: all namespaces).
-    #[arg(short, long)]
-    namespace: Option<String>,
+    host: HostArgs,
 }
 
 struct Row {
@@ -34,21 +28,14 @@ struct Row {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let host = args
-        .connection
-        .client(args.context.as_deref())
-        .await
-        .context("host cluster")?;
+    let host = args.host.client().await?;
     let kinds: Vec<Arc<Kind>> = match &args.kind {
         Some(k) => vec![kinds::lookup(k).ok_or_else(|| anyhow!("kind {k:?} is not federated by kfed"))?],
         None => kinds::all(),
     };
     let mut rows = Vec::new();
     for kind in &kinds {
-        let api: Api<DynamicObject> = match (&args.namespace, kind.federated_namespaced()) {
-            (Some(ns), true) => Api::namespaced_with(host.clone(), ns, &kind.federated_resource),
-            _ => Api::all_with(host.clone(), &kind.federated_resource),
-        };
+        let api = kind.federated_api(&host, args.host.namespace.as_deref());
         let list = match api.list(&ListParams::default()).await {
             Ok(list) => list,
             Err(kube::Error::Api(s)) if s.code == 404 => continue, // CRD not installed

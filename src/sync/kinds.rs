@@ -73,3 +73,21 @@ pub fn lookup(name: &str) -> Option<Arc<Kind>> {
         .into_iter()
         .find(|k| k.target.kind == target.kind && k.target.group == target.group)
 }
+
+impl Kind {
+    /// The API of the target kind in a cluster (`namespace` ignored for cluster-scoped kinds).
+    pub fn target_api(&self, client: &kube::Client, namespace: Option<&str>) -> kube::Api<DynamicObject> {
+        match namespace.filter(|_| self.target.scope == Scope::Namespaced) {
+            Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &self.target_resource),
+            None => kube::Api::all_with(client.clone(), &self.target_resource),
+        }
+    }
+
+    /// The API of the federated kind on the host (`namespace` ignored for cluster-scoped kinds).
+    pub fn federated_api(&self, client: &kube::Client, namespace: Option<&str>) -> kube::Api<DynamicObject> {
+        match namespace.filter(|_| self.federated_namespaced()) {
+            Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &self.federated_resource),
+            None => kube::Api::all_with(client.clone(), &self.federated_resource),
+        }
+    }
+}
