@@ -112,7 +112,10 @@ fn join_gives_members_a_least_privilege_identity_and_unjoin_removes_it() {
         ],
     );
     assert!(tb.get("host", "kubefedcluster", Some(fed_ns), extra).is_none());
-    assert!(tb.get("host", "secret", Some(fed_ns), "kfed-extra-token").is_none());
+    assert!(
+        tb.get("host", "secret", Some(fed_ns), "kfed-extra-credentials")
+            .is_none()
+    );
     for (resource, ns, name) in [
         ("serviceaccount", Some(fed_ns), "kfed-extra"),
         ("secret", Some(fed_ns), "kfed-extra-token"),

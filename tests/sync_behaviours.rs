@@ -601,3 +601,211 @@ fn cluster_conditions_follow_health_and_configuration() {
     }
     controller.stop();
 }
+
+#[test]
+fn delete_options_reach_the_members() {
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let ns = "kfed-t-deleteoption";
+    tb.federated_namespace(ns, &members);
+    let controller = Controller::start(&tb, "deleteoption", &[]);
+    // A dependent object in member1, owned by the member ConfigMap: the member's garbage
+    // collector deletes it unless the delete options say Orphan.
+    for (name, option, dependent_survives) in [
+        ("orphan-deps", r#"{"propagationPolicy":"Orphan"}"#, true),
+        ("cascade", r#"{"propagationPolicy":"Background"}"#, false),
+    ] {
+        tb.apply("host", &configmap(ns, name, &["member1"], json!({"k": "v"}), ""));
+        tb.kubectl_ok(
+            "host",
+            &[
+                "annotate",
+                "federatedconfigmap",
+                name,
+                "-n",
+                ns,
+                &format!("kubefed.io/deleteoption={option}"),
+            ],
+        );
+        let owner = eventually(&format!("{name} in member1"), WAIT, || {
+            tb.get("member1", "configmap", Some(ns), name)
+        });
+        let uid = owner["metadata"]["uid"].as_str().expect("uid").to_string();
+        tb.apply(
+            "member1",
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-dependent\n  namespace: {ns}\n  ownerReferences: [{{apiVersion: v1, kind: ConfigMap, name: {name}, uid: {uid}}}]\n"),
+        );
+        tb.kubectl_ok(
+            "host",
+            &[
+                "delete",
+                "federatedconfigmap",
+                name,
+                "-n",
+                ns,
+                "--wait=true",
+                "--timeout=60s",
+            ],
+        );
+        assert!(tb.get("member1", "configmap", Some(ns), name).is_none());
+        if dependent_survives {
+            std::thread::sleep(Duration::from_secs(3));
+            let dependent = tb
+                .get("member1", "configmap", Some(ns), &format!("{name}-dependent"))
+                .expect("orphaned dependent stays");
+            assert!(
+                dependent["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_none_or(|r| r.is_empty()),
+                "{dependent}"
+            );
+        } else {
+            wait_gone(&tb, "member1", "configmap", Some(ns), &format!("{name}-dependent"));
+        }
+    }
+    // Malformed options are reported, and block nothing else.
+    tb.apply(
+        "host",
+        &configmap(ns, "bad-option", &["member1"], json!({"k": "v"}), ""),
+    );
+    tb.kubectl_ok(
+        "host",
+        &[
+            "annotate",
+            "federatedconfigmap",
+            "bad-option",
+            "-n",
+            ns,
+            "kubefed.io/deleteoption={not json",
+        ],
+    );
+    eventually("bad-option in member1", WAIT, || {
+        tb.get("member1", "configmap", Some(ns), "bad-option")
+    });
+    tb.kubectl_ok(
+        "host",
+        &["delete", "federatedconfigmap", "bad-option", "-n", ns, "--wait=false"],
+    );
+    let obj = wait_propagated(
+        &tb,
+        "federatedconfigmap",
+        ns,
+        "bad-option",
+        &[("member1", "DeletionFailed")],
+    );
+    assert!(
+        obj["status"]["conditions"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("kubefed.io/deleteoption"),
+        "{obj}"
+    );
+    tb.kubectl_ok(
+        "host",
+        &[
+            "annotate",
+            "federatedconfigmap",
+            "bad-option",
+            "-n",
+            ns,
+            "kubefed.io/deleteoption-",
+        ],
+    );
+    wait_gone(&tb, "host", "federatedconfigmap", Some(ns), "bad-option");
+    controller.stop();
+}
+
+#[test]
+fn the_host_as_a_member_never_loses_its_own_namespace() {
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let ns = "kfed-t-hostmember";
+    tb.federated_namespace(ns, &members);
+    let join = |args: &[&str]| {
+        let out = std::process::Command::new(common::kfed_bin())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&tb.kubeconfig)
+            .output()
+            .expect("kfed");
+        assert!(out.status.success(), "kfed {args:?}: {}", common::stderr(&out));
+    };
+    join(&[
+        "join",
+        "self",
+        "--cluster-context",
+        "host",
+        "--host-cluster-context",
+        "host",
+    ]);
+    let controller = Controller::start(&tb, "hostmember", &[]);
+    let placed = |clusters: &str| {
+        format!(
+            "apiVersion: types.kubefed.io/v1beta1\nkind: FederatedNamespace\nmetadata: {{name: {ns}, namespace: {ns}}}\nspec:\n  placement:\n    clusters: [{clusters}]\n"
+        )
+    };
+    tb.apply("host", &placed("{name: member1}, {name: self}"));
+    eventually("the host namespace labelled as managed", WAIT, || {
+        (tb.get("host", "namespace", None, ns)?["metadata"]["labels"]["kubefed.io/managed"] == "true").then_some(())
+    });
+    // Leaving the host: the namespace holding the federated objects must stay.
+    tb.apply("host", &placed("{name: member1}"));
+    eventually("the managed label removed, namespace kept", WAIT, || {
+        let n = tb.get("host", "namespace", None, ns)?;
+        (n["metadata"]["labels"].get("kubefed.io/managed").is_none()
+            && n["metadata"].get("deletionTimestamp").is_none())
+        .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        tb.get("host", "federatednamespace", Some(ns), ns).is_some(),
+        "the FederatedNamespace survives"
+    );
+    controller.stop();
+    join(&[
+        "unjoin",
+        "self",
+        "--cluster-context",
+        "host",
+        "--host-cluster-context",
+        "host",
+    ]);
+}
+
+#[test]
+fn two_replicas_with_leader_election_one_acts_and_the_other_takes_over() {
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let ns = "kfed-t-leader";
+    tb.federated_namespace(ns, &members);
+    let first = Controller::start(&tb, "leader-a", &["--leader-elect", "--identity", "replica-a"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let second = Controller::start(&tb, "leader-b", &["--leader-elect", "--identity", "replica-b"]);
+    tb.apply("host", &configmap(ns, "before", &["member1"], json!({"k": "v"}), ""));
+    wait_data(&tb, "member1", ns, "before", "k", "v");
+    let lease = tb
+        .get("host", "lease", Some("kube-federation-system"), "kfed-controller")
+        .expect("the Lease exists");
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a", "the first replica leads");
+    let log_b = std::fs::read_to_string(&second.log).unwrap_or_default();
+    assert!(
+        !log_b.contains("sync controllers starting"),
+        "the standby does not reconcile:\n{log_b}"
+    );
+
+    // Kill the leader (no graceful release): the standby takes over within the lease duration.
+    drop(first);
+    let started = std::time::Instant::now();
+    tb.apply("host", &configmap(ns, "after", &["member1"], json!({"k": "v"}), ""));
+    wait_data(&tb, "member1", ns, "after", "k", "v");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "takeover took {:?}",
+        started.elapsed()
+    );
+    let lease = tb
+        .get("host", "lease", Some("kube-federation-system"), "kfed-controller")
+        .expect("the Lease exists");
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
+    second.stop();
+}

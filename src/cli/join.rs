@@ -8,6 +8,7 @@
 
 use crate::api::{KubeFedCluster, KubeFedClusterSpec, cluster::LocalSecretReference};
 use crate::cli::clients::ConnectionArgs;
+use crate::sync::dispatch::describe;
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -53,9 +54,26 @@ struct Common {
     federation_namespace: String,
 }
 
-fn names(cluster: &str) -> (String, String, String) {
-    let sa = format!("kfed-{cluster}");
-    (sa.clone(), format!("kfed:member:{cluster}"), format!("{sa}-token"))
+/// What join creates for member `cluster`.
+struct Names {
+    /// ServiceAccount in the member.
+    service_account: String,
+    /// ClusterRole and ClusterRoleBinding in the member.
+    role: String,
+    /// The ServiceAccount's token Secret in the member.
+    member_token: String,
+    /// The Secret holding that token in the host. Named apart from the member's so
+    /// that the host can also be joined as a member of itself (same namespace).
+    host_secret: String,
+}
+
+fn names(cluster: &str) -> Names {
+    Names {
+        service_account: format!("kfed-{cluster}"),
+        role: format!("kfed:member:{cluster}"),
+        member_token: format!("kfed-{cluster}-token"),
+        host_secret: format!("kfed-{cluster}-credentials"),
+    }
 }
 
 fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
@@ -77,6 +95,7 @@ where
     let name = obj.meta().name.clone().unwrap_or_default();
     api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(obj))
         .await
+        .map_err(|e| anyhow!(describe(&e)))
         .with_context(|| format!("applying {what} {name}"))
 }
 
@@ -94,7 +113,12 @@ pub async fn join(args: JoinArgs) -> Result<()> {
         .context("host cluster")?;
     let (endpoint, ca) = endpoint_of(c, args.api_endpoint.as_deref())?;
     let ns = c.federation_namespace.as_str();
-    let (sa_name, role_name, token_name) = names(&args.name);
+    let Names {
+        service_account: sa_name,
+        role: role_name,
+        member_token: token_name,
+        host_secret,
+    } = names(&args.name);
 
     // Member side: identity and its permissions.
     let ctx = |what: &str| format!("{what} in member cluster {}", args.name);
@@ -181,12 +205,12 @@ pub async fn join(args: JoinArgs) -> Result<()> {
     if let Some(ca) = &ca {
         data.insert("ca.crt".into(), ByteString(ca.clone()));
     }
-    let host_secret = Secret {
-        metadata: meta(&token_name, Some(ns)),
+    let credentials = Secret {
+        metadata: meta(&host_secret, Some(ns)),
         data: Some(data),
         ..Default::default()
     };
-    apply(&Api::<Secret>::namespaced(host.clone(), ns), &host_secret, "Secret")
+    apply(&Api::<Secret>::namespaced(host.clone(), ns), &credentials, "Secret")
         .await
         .context("Secret in the host cluster")?;
     let mut cluster = KubeFedCluster::new(
@@ -194,7 +218,7 @@ pub async fn join(args: JoinArgs) -> Result<()> {
         KubeFedClusterSpec {
             api_endpoint: endpoint.clone(),
             ca_bundle: ca.map(ByteString),
-            secret_ref: LocalSecretReference { name: token_name },
+            secret_ref: LocalSecretReference { name: host_secret },
             ..Default::default()
         },
     );
@@ -212,7 +236,12 @@ pub async fn join(args: JoinArgs) -> Result<()> {
 pub async fn unjoin(args: UnjoinArgs) -> Result<()> {
     let c = &args.common;
     let ns = c.federation_namespace.as_str();
-    let (sa_name, role_name, token_name) = names(&args.name);
+    let Names {
+        service_account: sa_name,
+        role: role_name,
+        member_token: token_name,
+        host_secret,
+    } = names(&args.name);
     let host = c
         .connection
         .client(c.host_cluster_context.as_deref())
@@ -224,7 +253,7 @@ pub async fn unjoin(args: UnjoinArgs) -> Result<()> {
         "KubeFedCluster in the host",
     )
     .await?;
-    delete(&Api::<Secret>::namespaced(host, ns), &token_name, "Secret in the host").await?;
+    delete(&Api::<Secret>::namespaced(host, ns), &host_secret, "Secret in the host").await?;
     // The member may be gone for good; unjoining must still work, so member cleanup only warns.
     match c.connection.client(Some(&c.cluster_context)).await {
         Ok(member) => {
@@ -274,7 +303,7 @@ where
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(anyhow!(e).context(format!("deleting {what} {name}"))),
+        Err(e) => Err(anyhow!(describe(&e)).context(format!("deleting {what} {name}"))),
     }
 }
 
