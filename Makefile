@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 include tests/testbed/testbed.mk
 
-.PHONY: all build crds fmt lint unit test integration demo demo-stop clean
+.PHONY: all build crds fmt lint unit test integration join demo demo-stop clean
 
 all: build
 
@@ -37,6 +37,13 @@ integration:
 	tests/run-integration.sh
 
 test: lint unit testbed-test integration
+
+## Register every testbed member with the host, each with a least-privilege ServiceAccount.
+join: build
+	@export KUBECONFIG="$${KFED_TESTBED_DIR:-$(CURDIR)/.testbed}/kubeconfig"; \
+	for m in $$(kubectl config get-contexts -o name | grep '^member'); do \
+	  target/debug/kfed join "$$m" --cluster-context "$$m" --host-cluster-context host || exit 1; \
+	done
 
 ## One command from a fresh machine to a running demo.
 demo: testbed-up
