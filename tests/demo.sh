@@ -37,13 +37,13 @@ kubectl --context host apply --server-side --force-conflicts -k config/samples
 
 echo "==> waiting for propagation"
 for _ in $(seq 1 60); do
-  if ! kubectl --context host get federated -A \
+  if ! kubectl --context host get federated -n kfed-demo \
       -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Propagation")].status}{"\n"}{end}' | grep -qv True; then
     break
   fi
   sleep 1
 done
-kubectl --context host get federated -A
+"$kfed" status --context host -n kfed-demo
 echo
 for m in $members; do
   echo "--- $m"
