@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::{Testbed, contains, repo_root, stderr, yaml_files};
+use common::{Testbed, contains, eventually, repo_root, stderr, yaml_files};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const NS: &str = "kube-federation-system";
 const SA: &str = "system:serviceaccount:kube-federation-system:kfed-controller";
@@ -158,11 +159,7 @@ fn host_accepts_the_install_and_authorizes_exactly_the_operator() {
         &["create", "deployments.apps", "-n", "default"],
         &["get", "configmaps", "-n", NS],
     ];
-    for (check, expect) in allowed
-        .iter()
-        .map(|c| (c, true))
-        .chain(denied.iter().map(|c| (c, false)))
-    {
+    let can_i = |check: &[&str]| -> bool {
         let mut args = vec!["auth", "can-i", "--as", SA];
         args.extend_from_slice(check);
         let out = tb.kubectl("host", &args);
@@ -173,10 +170,21 @@ fn host_accepts_the_install_and_authorizes_exactly_the_operator() {
             args.join(" "),
             stderr(&out)
         );
-        assert_eq!(
-            answer == "yes",
-            expect,
-            "kfed-controller can {}: {answer}",
+        answer == "yes"
+    };
+    // The authorizer sees new bindings a moment after they are created.
+    eventually(
+        "the kfed-controller RBAC to take effect",
+        Duration::from_secs(30),
+        || can_i(allowed[0]).then_some(()),
+    );
+    for check in allowed {
+        assert!(can_i(check), "kfed-controller must be allowed to {}", check.join(" "));
+    }
+    for check in denied {
+        assert!(
+            !can_i(check),
+            "kfed-controller must not be allowed to {}",
             check.join(" ")
         );
     }
