@@ -807,5 +807,21 @@ fn two_replicas_with_leader_election_one_acts_and_the_other_takes_over() {
         .get("host", "lease", Some("kube-federation-system"), "kfed-controller")
         .expect("the Lease exists");
     assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
+
+    // A graceful stop (SIGTERM, as in a rollout) releases the Lease: the next replica takes over at once.
+    let third = Controller::start(&tb, "leader-c", &["--leader-elect", "--identity", "replica-c"]);
+    std::thread::sleep(Duration::from_secs(3));
     second.stop();
+    let started = std::time::Instant::now();
+    tb.apply(
+        "host",
+        &configmap(ns, "after-rollout", &["member1"], json!({"k": "v"}), ""),
+    );
+    wait_data(&tb, "member1", ns, "after-rollout", "k", "v");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "handover after a graceful stop took {:?}",
+        started.elapsed()
+    );
+    third.stop();
 }

@@ -82,7 +82,7 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = stop_tx.send(true);
     });
 
-    let _lease = if args.leader_elect {
+    let lease = if args.leader_elect {
         let manager = LeaseManagerBuilder::new(host.clone(), "kfed-controller")
             .with_namespace(&args.federation_namespace)
             .with_identity(&identity)
@@ -105,7 +105,7 @@ pub async fn run(args: Args) -> Result<()> {
         info!(%identity, "became the leader");
         metrics.ready.store(false, std::sync::atomic::Ordering::Relaxed);
         // Losing the lease stops this process; a new one starts as a follower.
-        tokio::spawn(async move {
+        let monitor = tokio::spawn(async move {
             while leader.changed().await.is_ok() {
                 if !*leader.borrow() {
                     warn!("lost leadership; exiting");
@@ -113,7 +113,7 @@ pub async fn run(args: Args) -> Result<()> {
                 }
             }
         });
-        Some(task)
+        Some((monitor, task))
     } else {
         None
     };
@@ -140,6 +140,20 @@ pub async fn run(args: Args) -> Result<()> {
     info!(namespace = %args.federation_namespace, workers = args.workers, adopt = args.adopt_resources, "kfed controller running");
     sync::run(host, registry, settings, metrics, stop_rx).await;
     cluster_task.abort();
+    if let Some((monitor, task)) = lease {
+        // Dropping the watch channel ends the lease task; releasing lets a standby
+        // take over at once instead of after the lease expires.
+        monitor.abort();
+        let _ = monitor.await;
+        match task.await {
+            Ok(Ok(manager)) => match manager.release().await {
+                Ok(()) => info!("leadership released"),
+                Err(e) => warn!(error = %e, "releasing the leader Lease failed"),
+            },
+            Ok(Err(e)) => warn!(error = %e, "leader election ended with an error"),
+            Err(e) => warn!(error = %e, "leader election task failed"),
+        }
+    }
     info!("kfed controller stopped");
     Ok(())
 }

@@ -70,7 +70,9 @@ pub fn member_config(
 
     let mut config = kube::Config::new(url);
     config.connect_timeout = Some(timeouts.connect);
-    config.read_timeout = Some(timeouts.request);
+    // Watches idle for minutes (they ask the server for 290 s streams), so the read
+    // timeout stays long; single requests are bounded by the sync controller instead.
+    config.read_timeout = Some(Duration::from_secs(295));
     config.write_timeout = Some(timeouts.request);
     config.auth_info.token = Some(SecretString::from(token.clone()));
     if let Some(ca) = &spec.ca_bundle {

@@ -111,7 +111,21 @@ impl Target<'_> {
                 return Ok(None);
             }
         }
-        self.api().await.get_opt(self.name).await
+        let api = self.api().await;
+        bounded(api.get_opt(self.name)).await
+    }
+}
+
+/// A member request that does not answer within this is abandoned, so one hung
+/// member cannot hold the workers that other clusters need.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn bounded<T>(call: impl std::future::Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(kube::Error::Service(
+            format!("no answer within {REQUEST_TIMEOUT:?}").into(),
+        )),
     }
 }
 
@@ -188,7 +202,7 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let api = target.api().await;
     let started = Instant::now();
-    let outcome = match api.patch(target.name, &params, &Patch::Apply(&desired)).await {
+    let outcome = match bounded(api.patch(target.name, &params, &Patch::Apply(&desired))).await {
         Ok(_) if live.is_none() => Outcome::ok(cluster, Change::Created),
         Ok(_) => Outcome::ok(cluster, Change::Updated),
         Err(e) if live.is_none() => Outcome::failed(cluster, ClusterState::CreationFailed, describe(&e)),
@@ -236,10 +250,7 @@ pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -
             let patch = serde_json::json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
             let api = target.api().await;
             let started = Instant::now();
-            match api
-                .patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            match bounded(api.patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))).await {
                 Ok(_) => Outcome::ok(cluster, Change::Unlabeled),
                 Err(e) => Outcome::failed(cluster, ClusterState::LabelRemovalFailed, describe(&e)),
             }
@@ -248,7 +259,7 @@ pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -
         Removal::Delete(params) => {
             let api = target.api().await;
             let started = Instant::now();
-            delete_outcome(cluster, api.delete(target.name, params).await, wait).took(started)
+            delete_outcome(cluster, bounded(api.delete(target.name, params)).await, wait).took(started)
         }
     }
 }
