@@ -808,7 +808,7 @@ fn two_replicas_with_leader_election_one_acts_and_the_other_takes_over() {
         .expect("the Lease exists");
     assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
 
-    // A graceful stop (SIGTERM, as in a rollout) releases the Lease: the next replica takes over at once.
+    // A graceful stop (SIGTERM, as in a rollout) releases the Lease.
     let third = Controller::start(&tb, "leader-c", &["--leader-elect", "--identity", "replica-c"]);
     std::thread::sleep(Duration::from_secs(3));
     second.stop();
@@ -818,8 +818,10 @@ fn two_replicas_with_leader_election_one_acts_and_the_other_takes_over() {
         &configmap(ns, "after-rollout", &["member1"], json!({"k": "v"}), ""),
     );
     wait_data(&tb, "member1", ns, "after-rollout", "k", "v");
+    // Without the release the standby waits for the 15 s lease to expire; released,
+    // it takes over at its next attempt (kube-lease-manager retries every ~10 s).
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(15),
         "handover after a graceful stop took {:?}",
         started.elapsed()
     );
