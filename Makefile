@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 include tests/testbed/testbed.mk
 
-.PHONY: all build crds fmt lint unit test integration join demo demo-stop clean
+.PHONY: all build crds fmt lint unit test integration join deploy bench image demo demo-stop clean
 
 all: build
 
@@ -44,6 +44,18 @@ join: build
 	for m in $$(kubectl config get-contexts -o name | grep '^member'); do \
 	  target/debug/kfed join "$$m" --cluster-context "$$m" --host-cluster-context host || exit 1; \
 	done
+
+## Render config/default into deploy/kfed.yaml (a test fails when it is stale).
+deploy:
+	deploy/render.sh
+
+## Propagation benchmark on a dedicated testbed: make bench [ARGS="--objects 10000"].
+bench:
+	bench/run.sh $(ARGS)
+
+## Container image (needs a Docker engine with BuildKit; none runs on the development machines).
+image:
+	docker build -t kfed:0.1.0 .
 
 ## One command from a fresh machine to a running demo.
 demo: testbed-up
