@@ -222,6 +222,8 @@ check "unknown command fails" expect_fail 'unknown command' "$tb" frobnicate
 check "unknown flag fails" expect_fail 'not defined: -frob' "$tb" up --frob
 check "missing binaries point at make testbed-build" \
   expect_fail 'kube not found.*make testbed-build' "$tb" --state-dir "$work/crash" --bin-dir "$work/empty" up
+check "building without a Go toolchain fails clearly" \
+  expect_fail 'no Go toolchain on PATH' env PATH=/usr/bin:/bin "$here/build.sh"
 
 # --- down -------------------------------------------------------------------
 recorded "$KFED_TESTBED_DIR" >"$work/pids.down"
