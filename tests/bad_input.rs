@@ -36,7 +36,12 @@ fn runtime_errors_are_reported_per_cluster_and_isolated() {
     let cases = vec![
         Case {
             name: "index-out-of-range",
-            manifest: deployment(ns, "index-out-of-range", "web", "  overrides:\n  - clusterName: member1\n    clusterOverrides:\n    - {path: /spec/template/spec/containers/5/image, value: busybox}\n"),
+            manifest: deployment(
+                ns,
+                "index-out-of-range",
+                "web",
+                "  overrides:\n  - clusterName: member1\n    clusterOverrides:\n    - {path: /spec/template/spec/containers/5/image, value: busybox}\n",
+            ),
             member1: "ApplyOverridesFailed",
             message: "index 5 is out of range for an array of length 1",
         },
@@ -48,7 +53,12 @@ fn runtime_errors_are_reported_per_cluster_and_isolated() {
         },
         Case {
             name: "bad-api-version-override",
-            manifest: deployment(ns, "bad-api-version-override", "web", "  overrides:\n  - clusterName: member1\n    clusterOverrides:\n    - {path: /apiVersion, value: apps/v9}\n"),
+            manifest: deployment(
+                ns,
+                "bad-api-version-override",
+                "web",
+                "  overrides:\n  - clusterName: member1\n    clusterOverrides:\n    - {path: /apiVersion, value: apps/v9}\n",
+            ),
             member1: "CreationFailed",
             message: "member1",
         },
@@ -65,18 +75,47 @@ fn runtime_errors_are_reported_per_cluster_and_isolated() {
         tb.apply("host", &case.manifest);
     }
     for case in &cases {
-        let resource = if case.manifest.contains("FederatedConfigMap") { "federatedconfigmap" } else { "federateddeployment" };
+        let resource = if case.manifest.contains("FederatedConfigMap") {
+            "federatedconfigmap"
+        } else {
+            "federateddeployment"
+        };
         let obj = eventually(&format!("{}: member1 {}", case.name, case.member1), WAIT, || {
             let obj = tb.get("host", resource, Some(ns), case.name)?;
             let (condition, clusters) = propagation(&obj);
-            (condition.as_deref() == Some("False") && clusters.contains(&("member1".into(), case.member1.into()))).then_some(obj)
+            (condition.as_deref() == Some("False") && clusters.contains(&("member1".into(), case.member1.into())))
+                .then_some(obj)
         });
         let message = obj["status"]["conditions"][0]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(case.message), "{}: {message:?} lacks {:?}", case.name, case.message);
+        assert!(
+            message.contains(case.message),
+            "{}: {message:?} lacks {:?}",
+            case.name,
+            case.message
+        );
         let (_, clusters) = propagation(&obj);
-        assert!(clusters.iter().all(|(c, _)| c != "no-such-cluster"), "unknown clusters drop out of the placement: {clusters:?}");
-        let events = tb.kubectl_ok("host", &["get", "events", "-n", ns, "--field-selector", &format!("involvedObject.name={}", case.name), "-o", "json"]);
-        assert!(events.contains("Warning") && events.contains(case.member1), "{}: a Warning event with the reason: {events}", case.name);
+        assert!(
+            clusters.iter().all(|(c, _)| c != "no-such-cluster"),
+            "unknown clusters drop out of the placement: {clusters:?}"
+        );
+        let events = tb.kubectl_ok(
+            "host",
+            &[
+                "get",
+                "events",
+                "-n",
+                ns,
+                "--field-selector",
+                &format!("involvedObject.name={}", case.name),
+                "-o",
+                "json",
+            ],
+        );
+        assert!(
+            events.contains("Warning") && events.contains(case.member1),
+            "{}: a Warning event with the reason: {events}",
+            case.name
+        );
     }
 
     // Objects in a namespace without a FederatedNamespace go nowhere, with a reason.
@@ -94,8 +133,32 @@ fn runtime_errors_are_reported_per_cluster_and_isolated() {
 
     // Everything else keeps converging.
     tb.apply("host", &deployment(ns, "healthy", "web", ""));
-    eventually("the healthy object in member1", WAIT, || tb.get("member1", "deployment", Some(ns), "healthy"));
+    eventually("the healthy object in member1", WAIT, || {
+        tb.get("member1", "deployment", Some(ns), "healthy")
+    });
     controller.stop(); // fails on a panic or an unclean exit
-    let _ = tb.kubectl("host", &["delete", "federatedconfigmap", "lonely", "-n", unfederated, "--wait=false"]);
-    let _ = tb.kubectl("host", &["patch", "federatedconfigmap", "lonely", "-n", unfederated, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
+    let _ = tb.kubectl(
+        "host",
+        &[
+            "delete",
+            "federatedconfigmap",
+            "lonely",
+            "-n",
+            unfederated,
+            "--wait=false",
+        ],
+    );
+    let _ = tb.kubectl(
+        "host",
+        &[
+            "patch",
+            "federatedconfigmap",
+            "lonely",
+            "-n",
+            unfederated,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
+    );
 }
