@@ -540,45 +540,47 @@ async fn publish_events(obj: &DynamicObject, ctx: &KindContext, outcomes: &[Outc
                 .any(|c| c.name == cluster && c.status.as_deref() == state.reason())
         })
     };
+    // Changes are reported once per reconcile and kind of change, naming the clusters
+    // (one Event instead of one per cluster keeps host writes down in large waves).
+    let mut changes: std::collections::BTreeMap<(&str, &str), Vec<&str>> = std::collections::BTreeMap::new();
+    let mut events = Vec::new();
     for outcome in outcomes {
-        let cluster = &outcome.result.cluster;
+        let cluster = outcome.result.cluster.as_str();
         if outcome.change == Change::None && reported(cluster, outcome.result.state) {
             continue;
         }
-        let (type_, reason, note) = match (outcome.change, outcome.result.state) {
-            (Change::Created, ClusterState::Ok) => (
-                EventType::Normal,
-                "CreateInCluster",
-                format!("created in cluster {cluster}"),
-            ),
-            (Change::Updated, ClusterState::Ok) => (
-                EventType::Normal,
-                "UpdateInCluster",
-                format!("updated in cluster {cluster}"),
-            ),
-            (Change::Deleted, _) => (
-                EventType::Normal,
-                "DeleteInCluster",
-                format!("deleted in cluster {cluster}"),
-            ),
-            (Change::Unlabeled, _) => (
-                EventType::Normal,
-                "LabelRemovedInCluster",
-                format!("managed label removed in cluster {cluster}"),
-            ),
+        let change = match (outcome.change, outcome.result.state) {
+            (Change::Created, ClusterState::Ok) => Some(("CreateInCluster", "created in")),
+            (Change::Updated, ClusterState::Ok) => Some(("UpdateInCluster", "updated in")),
+            (Change::Deleted, _) => Some(("DeleteInCluster", "deleted in")),
+            (Change::Unlabeled, _) => Some(("LabelRemovedInCluster", "managed label removed in")),
             (_, ClusterState::Ok | ClusterState::WaitingForRemoval | ClusterState::ClusterNotReady) => continue,
-            (_, state) => (
-                EventType::Warning,
-                state.reason().unwrap_or("Failed"),
-                format!(
+            _ => None,
+        };
+        match change {
+            Some(key) => changes.entry(key).or_default().push(cluster),
+            None => {
+                let state = outcome.result.state;
+                let note = format!(
                     "cluster {cluster}: {}",
                     outcome.result.message.as_deref().unwrap_or_default()
-                ),
-            ),
-        };
+                );
+                events.push((EventType::Warning, state.reason().unwrap_or("Failed").to_string(), note));
+            }
+        }
+    }
+    for ((reason, verb), clusters) in changes {
+        let noun = if clusters.len() == 1 { "cluster" } else { "clusters" };
+        events.push((
+            EventType::Normal,
+            reason.to_string(),
+            format!("{verb} {noun} {}", clusters.join(", ")),
+        ));
+    }
+    for (type_, reason, note) in events {
         let event = Event {
             type_,
-            reason: reason.into(),
+            reason,
             note: Some(truncate(note, 1000)),
             action: "Propagate".into(),
             secondary: None,
