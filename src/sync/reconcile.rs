@@ -561,10 +561,12 @@ async fn publish_events(obj: &DynamicObject, ctx: &KindContext, outcomes: &[Outc
             Some(key) => changes.entry(key).or_default().push(cluster),
             None => {
                 let state = outcome.result.state;
-                let note = format!(
-                    "cluster {cluster}: {}",
-                    outcome.result.message.as_deref().unwrap_or_default()
-                );
+                let message = outcome.result.message.as_deref().unwrap_or_default();
+                let note = if message.starts_with(&format!("cluster {cluster}")) {
+                    message.to_string()
+                } else {
+                    format!("cluster {cluster}: {message}")
+                };
                 events.push((EventType::Warning, state.reason().unwrap_or("Failed").to_string(), note));
             }
         }
