@@ -136,6 +136,20 @@ fn runtime_errors_are_reported_per_cluster_and_isolated() {
     eventually("the healthy object in member1", WAIT, || {
         tb.get("member1", "deployment", Some(ns), "healthy")
     });
+    // Failing objects are retried with backoff forever; remove them so that later
+    // tests on this testbed see a converged federation.
+    tb.kubectl_ok(
+        "host",
+        &[
+            "delete",
+            "federateddeployments,federatedconfigmaps",
+            "--all",
+            "-n",
+            ns,
+            "--wait=true",
+            "--timeout=60s",
+        ],
+    );
     controller.stop(); // fails on a panic or an unclean exit
     let _ = tb.kubectl(
         "host",

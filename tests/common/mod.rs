@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -272,8 +273,9 @@ impl Testbed {
     }
 
     /// Writes (create, update, patch, apply, delete) served by a cluster's API server so
-    /// far, from its own metrics. Leases are left out: every kube-apiserver renews its own.
-    pub fn writes(&self, context: &str) -> u64 {
+    /// far, per series of `apiserver_request_total`, from its own metrics. Leases are
+    /// left out: every kube-apiserver renews its own.
+    pub fn writes(&self, context: &str) -> BTreeMap<String, u64> {
         let metrics = self.kubectl_ok(context, &["get", "--raw", "/metrics"]);
         metrics
             .lines()
@@ -284,8 +286,22 @@ impl Testbed {
                     .any(|v| l.contains(&format!("verb=\"{v}\"")))
             })
             .filter(|l| !l.contains("resource=\"leases\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((format!("{context} {series}"), value.parse::<f64>().ok()? as u64))
+            })
+            .collect()
+    }
+
+    /// Write series of every cluster that changed between two snapshots, with the increase.
+    pub fn writes_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<String> {
+        after
+            .iter()
+            .filter_map(|(series, n)| {
+                let was = before.get(series).copied().unwrap_or(0);
+                (*n != was).then(|| format!("+{} {series}", n.saturating_sub(was)))
+            })
+            .collect()
     }
 }
 
