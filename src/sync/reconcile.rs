@@ -8,7 +8,7 @@ use crate::placement::{self, Decision, NamespacePlacement};
 use crate::render::{self, Source};
 use crate::sync::dispatch::{self, Change, Outcome, Removal, Target, WriteOptions};
 use crate::sync::status::{self, Aggregate, ClusterResult, ClusterState};
-use crate::sync::{Error, FINALIZER, KindContext};
+use crate::sync::{Error, FIELD_MANAGER, FINALIZER, KindContext};
 use futures::future::join_all;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::DynamicObject;
@@ -438,31 +438,44 @@ fn namespace_scope(obj: &DynamicObject, ctx: &KindContext) -> Result<NamespaceSc
     }
 }
 
+/// Adds kfed's finalizer with server-side apply: finalizers are a set, so this
+/// never clobbers other finalizers and needs no precondition that a stale cached
+/// object could fail (a JSON patch `test` did, in large waves).
 async fn ensure_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), Error> {
     if obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(());
     }
-    let patch = if obj.finalizers().is_empty() {
-        serde_json::json!([
-            {"op": "test", "path": "/metadata/finalizers", "value": null},
-            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
-        ])
-    } else {
-        serde_json::json!([
-            {"op": "test", "path": "/metadata/finalizers", "value": obj.finalizers()},
-            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
-        ])
-    };
-    let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut metadata = serde_json::json!({ "name": obj.name_any(), "finalizers": [FINALIZER] });
+    if let Some(ns) = obj.namespace() {
+        metadata["namespace"] = ns.into();
+    }
+    let apply = serde_json::json!({
+        "apiVersion": ctx.kind.federated_resource.api_version,
+        "kind": ctx.kind.federated_resource.kind,
+        "metadata": metadata,
+    });
     host_api(obj, ctx)
-        .patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+        .patch(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&apply),
+        )
         .await?;
     ctx.shared.metrics.host_write(&ctx.kind.label(), "finalizer");
     Ok(())
 }
 
+/// Removes kfed's finalizer by index, guarded by a `test` so a concurrent change
+/// of the list is never clobbered; the index comes from a fresh read, since the
+/// cached object may be stale.
 async fn remove_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), Error> {
-    let Some(index) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let Some(fresh) = host_api(obj, ctx).get_opt(&obj.name_any()).await? else {
+        return Ok(());
+    };
+    let Some(index) = fresh.finalizers().iter().position(|f| f == FINALIZER) else {
         return Ok(());
     };
     let path = format!("/metadata/finalizers/{index}");

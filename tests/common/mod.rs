@@ -233,19 +233,24 @@ impl Testbed {
     pub fn federated_namespace(&self, name: &str, clusters: &[String]) {
         // Leftovers of an earlier run: without a running controller their finalizers
         // would keep the namespace terminating forever, so release them first.
-        let leftovers = self.kubectl("host", &["get", "federated", "-n", name, "-o", "name"]);
-        for object in String::from_utf8_lossy(&leftovers.stdout).lines() {
+        // (`get federated -n` also lists cluster-scoped kinds; keep only this namespace's.)
+        let leftovers = self.kubectl("host", &["get", "federated", "-n", name, "-o", "json"]);
+        let leftovers: serde_json::Value = serde_json::from_slice(&leftovers.stdout).unwrap_or_default();
+        for item in leftovers["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["metadata"]["namespace"] == name)
+        {
+            let object = format!(
+                "{}/{}",
+                item["kind"].as_str().unwrap_or_default(),
+                item["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            let patch = r#"{"metadata":{"finalizers":null}}"#;
             let _ = self.kubectl(
                 "host",
-                &[
-                    "patch",
-                    object,
-                    "-n",
-                    name,
-                    "--type=merge",
-                    "-p",
-                    r#"{"metadata":{"finalizers":null}}"#,
-                ],
+                &["patch", &object.to_lowercase(), "-n", name, "--type=merge", "-p", patch],
             );
         }
         for context in std::iter::once("host".to_string()).chain(self.members()) {
