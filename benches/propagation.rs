@@ -637,11 +637,15 @@ impl Prom {
 /// tests/common: create, update, patch, apply, delete; without leases, which every
 /// API server renews by itself).
 async fn api_writes(client: &Client) -> Result<BTreeMap<String, u64>> {
+    api_requests(client, &["POST", "PUT", "PATCH", "APPLY", "DELETE"]).await
+}
+
+/// Requests with one of `verbs` served by an API server so far, by "VERB resource[/subresource]".
+async fn api_requests(client: &Client, verbs: &[&str]) -> Result<BTreeMap<String, u64>> {
     let request = http::Request::get("/metrics").body(Vec::new())?;
     let text = tokio::time::timeout(REQUEST_TIMEOUT, client.request_text(request))
         .await
         .context("GET /metrics timed out")??;
-    let verbs = ["POST", "PUT", "PATCH", "APPLY", "DELETE"];
     let label = |labels: &str, name: &str| -> String {
         labels
             .split_once(&format!("{name}=\""))
@@ -714,6 +718,15 @@ impl Writes {
             .collect();
         parts.join("; ")
     }
+}
+
+/// Single-object reads (GET, not LIST or WATCH) served by the members, as `Writes` with an empty host.
+async fn member_gets(env: &Env) -> Result<Writes> {
+    let (m1, m2) = tokio::try_join!(
+        api_requests(env.member(0), &["GET"]),
+        api_requests(env.member(1), &["GET"])
+    )?;
+    Ok(Writes([BTreeMap::new(), m1, m2]))
 }
 
 async fn all_writes(env: &Env) -> Result<Writes> {
@@ -1980,6 +1993,7 @@ impl Env {
         progress("restart: SIGTERM to the operator");
         let shutdown = operator.stop(Duration::from_secs(30)).await?;
         let before = all_writes(self).await?;
+        let gets_before = member_gets(self).await?;
         let mut operator = Operator::start(self, "operator-2").await?;
         let ready = operator.wait_ready(Duration::from_secs(120)).await?;
         progress(format!("  ready after {}", secs(ready)));
@@ -2002,6 +2016,15 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let after = all_writes(self).await?;
+        let gets = member_gets(self).await?.since(&gets_before);
+        // Only the objects kfed federates; the probes' /healthz is not a resource.
+        let object_gets: u64 = gets
+            .0
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter(|(k, _)| k.ends_with(" configmaps") || k.ends_with(" deployments"))
+            .map(|(_, v)| v)
+            .sum();
         let delta = after.since(&before);
         let writes = delta.totals();
         let total: u64 = writes.iter().sum();
@@ -2013,6 +2036,7 @@ impl Env {
                 "all_reconciled_seconds": verified.map(|d| d.as_secs_f64()),
                 "window_seconds": window.as_secs_f64(), "writes_host": writes[0], "writes_member1": writes[1],
                 "writes_member2": writes[2], "writes_by_resource": delta.json(), "operator_cpu_seconds": cpu,
+                "member_object_gets": object_gets, "member_gets_by_resource": gets.json(),
             }),
         );
         report.row(
@@ -2023,7 +2047,7 @@ impl Env {
                 secs(window)
             ),
             format!(
-                "shutdown took {}; all {} objects reconciled after {}; operator CPU {cpu:.2} s in the window",
+                "shutdown took {}; all {} objects reconciled after {}; operator CPU {cpu:.2} s in the window; {object_gets} single-object GETs of ConfigMaps/Deployments in the members (0 when the caches are used)",
                 secs(shutdown),
                 objects,
                 verified.map(secs).unwrap_or_else(|| "(not within the window)".into())

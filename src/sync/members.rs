@@ -95,7 +95,8 @@ impl MemberCaches {
         }
     }
 
-    fn refresh(&self, registry: &Registry) {
+    /// Starts watches for newly ready members and stops those of members that left or are unready.
+    pub fn refresh(&self, registry: &Registry) {
         let members = registry.members();
         let mut clusters = self.clusters.write().unwrap_or_else(|p| p.into_inner());
         clusters.retain(|name, watches| {

@@ -205,8 +205,10 @@ pub async fn run(
         propagation: Mutex::new(HashMap::new()),
     });
     registry.wait_initialized().await;
+    // Start the watches of every ready member now, so that waiting for them below
+    // really waits (the task that keeps them current may not have run yet).
+    members.refresh(&registry);
     let member_watches = tokio::spawn(members.clone().run(registry));
-    tokio::task::yield_now().await;
     members.wait_synced(Duration::from_secs(15)).await;
     shared.metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
     info!(kinds = kinds.len(), "sync controllers starting");
