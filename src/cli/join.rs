@@ -99,6 +99,14 @@ where
         .with_context(|| format!("applying {what} {name}"))
 }
 
+async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<Namespace> {
+    let namespace = Namespace {
+        metadata: meta(ns, None),
+        ..Default::default()
+    };
+    apply(&Api::<Namespace>::all(client.clone()), &namespace, "namespace").await
+}
+
 pub async fn join(args: JoinArgs) -> Result<()> {
     let c = &args.common;
     let member = c
@@ -122,16 +130,7 @@ pub async fn join(args: JoinArgs) -> Result<()> {
 
     // Member side: identity and its permissions.
     let ctx = |what: &str| format!("{what} in member cluster {}", args.name);
-    apply(
-        &Api::<Namespace>::all(member.clone()),
-        &Namespace {
-            metadata: meta(ns, None),
-            ..Default::default()
-        },
-        "namespace",
-    )
-    .await
-    .with_context(|| ctx("namespace"))?;
+    ensure_namespace(&member, ns).await.with_context(|| ctx("namespace"))?;
     let sa = ServiceAccount {
         metadata: meta(&sa_name, Some(ns)),
         ..Default::default()
@@ -191,16 +190,9 @@ pub async fn join(args: JoinArgs) -> Result<()> {
         .with_context(|| ctx("ServiceAccount token"))?;
 
     // Host side: the credentials and the registration.
-    apply(
-        &Api::<Namespace>::all(host.clone()),
-        &Namespace {
-            metadata: meta(ns, None),
-            ..Default::default()
-        },
-        "namespace",
-    )
-    .await
-    .context("namespace in the host cluster")?;
+    ensure_namespace(&host, ns)
+        .await
+        .context("namespace in the host cluster")?;
     let mut data = BTreeMap::from([("token".to_string(), ByteString(token))]);
     if let Some(ca) = &ca {
         data.insert("ca.crt".into(), ByteString(ca.clone()));

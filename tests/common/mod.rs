@@ -101,8 +101,8 @@ impl Testbed {
         );
     }
 
-    /// Creates a namespace (deleting a leftover one from an earlier run first).
-    pub fn fresh_namespace(&self, context: &str, name: &str) {
+    /// Deletes a namespace if it exists and waits until it is gone.
+    pub fn delete_namespace(&self, context: &str, name: &str) {
         let _ = self.kubectl(
             context,
             &[
@@ -114,6 +114,11 @@ impl Testbed {
                 "--timeout=120s",
             ],
         );
+    }
+
+    /// Creates a namespace (deleting a leftover one from an earlier run first).
+    pub fn fresh_namespace(&self, context: &str, name: &str) {
+        self.delete_namespace(context, name);
         self.kubectl_ok(context, &["create", "namespace", name]);
     }
 }
@@ -254,17 +259,7 @@ impl Testbed {
             );
         }
         for context in std::iter::once("host".to_string()).chain(self.members()) {
-            let _ = self.kubectl(
-                &context,
-                &[
-                    "delete",
-                    "namespace",
-                    name,
-                    "--ignore-not-found",
-                    "--wait=true",
-                    "--timeout=120s",
-                ],
-            );
+            self.delete_namespace(&context, name);
         }
         self.kubectl_ok("host", &["create", "namespace", name]);
         let clusters: Vec<String> = clusters.iter().map(|c| format!("{{name: {c}}}")).collect();
