@@ -305,6 +305,110 @@ impl Testbed {
     }
 }
 
+/// The ServiceAccount `config/rbac` binds, which `kfed controller` runs as in every test.
+pub const OPERATOR_NAMESPACE: &str = "kube-federation-system";
+pub const OPERATOR_SERVICE_ACCOUNT: &str = "kfed-controller";
+
+impl Testbed {
+    /// A kubeconfig (context `host`) that authenticates to the host as the operator's
+    /// ServiceAccount with a short-lived token, after applying `config/rbac` (idempotent).
+    /// Made once per test process; the file is only readable by its owner.
+    pub fn operator_kubeconfig(&self) -> PathBuf {
+        static KUBECONFIG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        KUBECONFIG.get_or_init(|| self.write_operator_kubeconfig()).clone()
+    }
+
+    fn write_operator_kubeconfig(&self) -> PathBuf {
+        let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {OPERATOR_NAMESPACE}}}\n");
+        self.apply("host", &namespace);
+        let rbac = repo_root().join("config/rbac");
+        self.kubectl_ok(
+            "host",
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-k",
+                rbac.to_str().expect("utf-8 path"),
+            ],
+        );
+        // The authorizer sees new bindings a moment after they are written.
+        let subject = format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}");
+        eventually("config/rbac to take effect", Duration::from_secs(30), || {
+            let out = self.kubectl(
+                "host",
+                &[
+                    "auth",
+                    "can-i",
+                    "--as",
+                    &subject,
+                    "watch",
+                    "secrets",
+                    "-n",
+                    OPERATOR_NAMESPACE,
+                ],
+            );
+            (String::from_utf8_lossy(&out.stdout).trim() == "yes").then_some(())
+        });
+        let token = self.kubectl_ok(
+            "host",
+            &[
+                "create",
+                "token",
+                OPERATOR_SERVICE_ACCOUNT,
+                "-n",
+                OPERATOR_NAMESPACE,
+                "--duration=2h",
+            ],
+        );
+        let token = token.trim();
+        assert!(!token.is_empty(), "kubectl create token printed nothing");
+
+        // Server and CA of the host, exactly as the testbed's kubeconfig has them.
+        let view = self.kubectl_ok("host", &["config", "view", "--raw", "--minify", "-o", "json"]);
+        let view: serde_json::Value = serde_json::from_str(&view).expect("kubectl config view prints JSON");
+        let cluster = &view["clusters"][0]["cluster"];
+        let server = cluster["server"].as_str().expect("the host context has a server");
+        let mut host = serde_json::json!({ "server": server });
+        match (
+            cluster["certificate-authority-data"].as_str(),
+            cluster["certificate-authority"].as_str(),
+        ) {
+            (Some(data), _) => host["certificate-authority-data"] = data.into(),
+            (None, Some(path)) => host["certificate-authority"] = path.into(),
+            (None, None) => panic!("the testbed's host context has no CA"),
+        }
+        let kubeconfig = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{ "name": "host", "cluster": host }],
+            "users": [{ "name": OPERATOR_SERVICE_ACCOUNT, "user": { "token": token } }],
+            "contexts": [{ "name": "host", "context": { "cluster": "host", "user": OPERATOR_SERVICE_ACCOUNT } }],
+            "current-context": "host",
+        });
+        let path = repo_root()
+            .join("target")
+            .join(format!("operator-{}.kubeconfig", std::process::id()));
+        write_private(&path, &serde_json::to_string_pretty(&kubeconfig).expect("JSON"));
+        path
+    }
+}
+
+/// Writes a file only its owner can read (it holds a token).
+fn write_private(path: &Path, content: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.write_all(content.as_bytes())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
 /// A `kfed controller` process against the testbed host, stopped when dropped.
 pub struct Controller {
     child: std::process::Child,
@@ -315,10 +419,12 @@ impl Controller {
     /// Starts the controller with fast health checks plus `extra` flags.
     pub fn start(tb: &Testbed, name: &str, extra: &[&str]) -> Controller {
         let log = repo_root().join("target").join(format!("{name}-controller.log"));
+        // As in a real install: the operator's own least-privilege identity, never admin.
+        let kubeconfig = tb.operator_kubeconfig();
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(kfed_bin())
             .args(["controller", "--context", "host", "--kubeconfig"])
-            .arg(&tb.kubeconfig)
+            .arg(&kubeconfig)
             .args([
                 "--cluster-health-period",
                 "1s",
