@@ -131,6 +131,10 @@ pub async fn run(args: Args) -> Result<()> {
         args.federation_namespace.clone(),
         health,
         metrics.clone(),
+        kube::runtime::events::Reporter {
+            controller: "kfed".into(),
+            instance: Some(identity.clone()),
+        },
     ));
     let settings = Settings {
         workers: args.workers,

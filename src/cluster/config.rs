@@ -17,10 +17,14 @@ pub enum ConfigError {
     Endpoint { endpoint: String, reason: String },
     #[error("caBundle holds no PEM certificate: {0}")]
     CaBundle(String),
+    #[error("caBundle certificate {index} is not a valid X.509 certificate: {reason}")]
+    CaCertificate { index: usize, reason: String },
     #[error("secret {0:?} not found in the federation namespace")]
     SecretMissing(String),
     #[error("secret {0:?} has no non-empty `token` key")]
     TokenMissing(String),
+    #[error("secret {0:?}: `token` holds characters that cannot be sent in an HTTP header (control characters)")]
+    TokenInvalid(String),
     #[error("proxyURL {url:?} is not usable: {reason}")]
     Proxy { url: String, reason: String },
     #[error("disabledTLSValidations: {0}")]
@@ -67,6 +71,10 @@ pub fn member_config(
         .map(|t| String::from_utf8_lossy(&t.0).trim().to_string())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ConfigError::TokenMissing(secret_name.clone()))?;
+    // The client puts the token into a header and panics if it cannot.
+    if http::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+        return Err(ConfigError::TokenInvalid(secret_name));
+    }
 
     let mut config = kube::Config::new(url);
     config.connect_timeout = Some(timeouts.connect);
@@ -164,6 +172,12 @@ fn der_certificates(pem_bytes: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
     if certs.is_empty() {
         return Err(ConfigError::CaBundle("no CERTIFICATE block".into()));
     }
+    for (index, der) in certs.iter().enumerate() {
+        x509_parser::parse_x509_certificate(der).map_err(|e| ConfigError::CaCertificate {
+            index: index + 1,
+            reason: e.to_string(),
+        })?;
+    }
     Ok(certs)
 }
 
@@ -259,9 +273,21 @@ yQ==
                 "has no non-empty `token`",
             ),
             (
+                json!({"apiEndpoint": "https://x", "secretRef": {"name": "s"}}),
+                Some(secret("abc\u{1}def")),
+                "cannot be sent in an HTTP header",
+            ),
+            (
                 json!({"apiEndpoint": "https://x", "secretRef": {"name": "s"}, "caBundle": "bm90IHBlbQ=="}),
                 Some(secret("t")),
                 "caBundle holds no PEM certificate",
+            ),
+            (
+                // A CERTIFICATE block whose contents are not DER ("not a certificate").
+                json!({"apiEndpoint": "https://x", "secretRef": {"name": "s"},
+                       "caBundle": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCmJtOTBJR0VnWTJWeWRHbG1hV05oZEdVPQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg=="}),
+                Some(secret("t")),
+                "caBundle certificate 1 is not a valid X.509 certificate",
             ),
             (
                 json!({"apiEndpoint": "https://x", "secretRef": {"name": "s"}, "proxyURL": "ftp://p"}),

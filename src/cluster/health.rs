@@ -28,8 +28,8 @@ impl Default for HealthSettings {
 pub enum Probe {
     /// Answered `ok`.
     Healthy,
-    /// Answered, but not `ok`.
-    Unhealthy,
+    /// Answered, but not `ok`: what it answered instead.
+    Unhealthy(String),
     /// Did not answer (connection refused, timeout, TLS or auth failure, ...).
     Unreachable(String),
 }
@@ -40,7 +40,8 @@ pub enum Health {
     /// Not probed yet.
     Unknown,
     Ready,
-    NotReady,
+    /// Answered `/healthz`, but not `ok` (what it answered).
+    NotReady(String),
     Offline(String),
     ConfigMalformed(String),
 }
@@ -86,26 +87,23 @@ impl Tracker {
     /// successes and away from ready after `failure_threshold` consecutive failures.
     pub fn observe(&mut self, probe: Probe, settings: &HealthSettings) {
         let undecided = matches!(self.health, Health::Unknown | Health::ConfigMalformed(_));
-        match probe {
+        let unhealthy = match probe {
             Probe::Healthy => {
                 self.failures = 0;
                 self.successes = self.successes.saturating_add(1);
                 if undecided || self.successes >= settings.success_threshold {
                     self.health = Health::Ready;
                 }
+                return;
             }
-            failed => {
-                self.successes = 0;
-                self.failures = self.failures.saturating_add(1);
-                let unhealthy = match failed {
-                    Probe::Unreachable(reason) => Health::Offline(reason),
-                    _ => Health::NotReady,
-                };
-                // While not ready, keep the latest reason current; leave ready only past the threshold.
-                if undecided || self.health != Health::Ready || self.failures >= settings.failure_threshold {
-                    self.health = unhealthy;
-                }
-            }
+            Probe::Unreachable(reason) => Health::Offline(reason),
+            Probe::Unhealthy(answer) => Health::NotReady(answer),
+        };
+        self.successes = 0;
+        self.failures = self.failures.saturating_add(1);
+        // While not ready, keep the latest reason current; leave ready only past the threshold.
+        if undecided || self.health != Health::Ready || self.failures >= settings.failure_threshold {
+            self.health = unhealthy;
         }
     }
 }
@@ -130,11 +128,11 @@ pub fn status_for(health: &Health, version: Option<&str>, now: &str) -> KubeFedC
             "ClusterReady",
             "/healthz responded with ok".into(),
         )],
-        Health::NotReady => vec![condition(
+        Health::NotReady(answer) => vec![condition(
             "Ready",
             "False",
             "ClusterNotReady",
-            "/healthz responded without ok".into(),
+            format!("/healthz responded without ok: {answer}"),
         )],
         Health::Offline(reason) => vec![
             condition(
@@ -212,7 +210,7 @@ mod tests {
         t.observe(Probe::Healthy, &S);
         assert!(t.is_ready(), "one success is enough with success_threshold 1");
         t.observe(Probe::Unreachable("timeout".into()), &S);
-        t.observe(Probe::Unhealthy, &S);
+        t.observe(Probe::Unhealthy("500".into()), &S);
         assert!(t.is_ready(), "two failures are below the failure threshold");
         t.observe(Probe::Unreachable("timeout".into()), &S);
         assert_eq!(
@@ -220,15 +218,19 @@ mod tests {
             &Health::Offline("timeout".into()),
             "the third consecutive failure flips it"
         );
-        t.observe(Probe::Unhealthy, &S);
-        assert_eq!(t.health(), &Health::NotReady, "while not ready the latest reason shows");
+        t.observe(Probe::Unhealthy("HTTP 500".into()), &S);
+        assert_eq!(
+            t.health(),
+            &Health::NotReady("HTTP 500".into()),
+            "while not ready the latest reason shows"
+        );
 
         let strict = HealthSettings {
             success_threshold: 2,
             ..S
         };
         t.observe(Probe::Healthy, &strict);
-        assert_eq!(t.health(), &Health::NotReady);
+        assert_eq!(t.health(), &Health::NotReady("HTTP 500".into()));
         t.observe(Probe::Healthy, &strict);
         assert!(t.is_ready());
     }
@@ -238,8 +240,8 @@ mod tests {
         let mut t = Tracker::default();
         t.observe(Probe::Healthy, &S);
         for _ in 0..5 {
-            t.observe(Probe::Unhealthy, &S);
-            t.observe(Probe::Unhealthy, &S);
+            t.observe(Probe::Unhealthy("x".into()), &S);
+            t.observe(Probe::Unhealthy("x".into()), &S);
             t.observe(Probe::Healthy, &S);
         }
         assert!(t.is_ready());
@@ -272,7 +274,7 @@ mod tests {
         assert!(!status_changed(Some(&a), &b));
         assert!(status_changed(
             Some(&a),
-            &status_for(&Health::NotReady, Some("v1"), "t1")
+            &status_for(&Health::NotReady("HTTP 500".into()), Some("v1"), "t1")
         ));
         assert!(status_changed(None, &b));
         let mut c = status_for(&Health::Ready, Some("v1"), "t2");

@@ -16,8 +16,9 @@ use futures::{StreamExt, future};
 use governor::Quota;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
@@ -45,7 +46,12 @@ struct Entry {
     fingerprint: Option<String>,
     tracker: Tracker,
     version: Option<String>,
+    /// The `Ready` condition last announced with an Event.
+    announced: Option<ReadyCondition>,
 }
+
+/// A `Ready` condition's status, reason and message.
+type ReadyCondition = (String, String, String);
 
 /// Shared, always-current view of the member clusters.
 pub struct Registry {
@@ -138,6 +144,7 @@ impl Registry {
                     fingerprint: None,
                     tracker: Tracker::default(),
                     version: None,
+                    announced: None,
                 }
             });
             if entry.member.labels != *cluster.labels() {
@@ -155,7 +162,7 @@ impl Registry {
                         entry.tracker = Tracker::default();
                         changed = true;
                     }
-                    Err(e) => changed |= set_malformed(entry, e.to_string()),
+                    Err(e) => changed |= set_malformed(entry, format!("the client cannot be built: {e}")),
                 },
                 Err(e) => changed |= set_malformed(entry, e.to_string()),
             }
@@ -202,7 +209,7 @@ fn refresh(entry: &mut Entry) -> bool {
     let reason = match entry.tracker.health() {
         Health::Ready => None,
         Health::Unknown => Some("not probed yet".to_string()),
-        Health::NotReady => Some("/healthz responded without ok".to_string()),
+        Health::NotReady(answer) => Some(format!("/healthz responded without ok: {answer}")),
         Health::Offline(r) => Some(format!("cluster is not reachable: {r}")),
         Health::ConfigMalformed(r) => Some(r.clone()),
     };
@@ -212,13 +219,15 @@ fn refresh(entry: &mut Entry) -> bool {
     changed
 }
 
-/// Runs the registry until the process stops: watches, client rebuilds, probes and status writes.
+/// Runs the registry until the process stops: watches, client rebuilds, probes, status
+/// writes and Events (as `reporter`) when a cluster's readiness changes.
 pub async fn run(
     registry: Arc<Registry>,
     host: Client,
     namespace: String,
     settings: HealthSettings,
     metrics: Arc<Metrics>,
+    reporter: Reporter,
 ) {
     let timeouts = Timeouts {
         connect: settings.timeout,
@@ -255,7 +264,8 @@ pub async fn run(
             future::ready(())
         })
     };
-    let probe_loop = probe_forever(registry, clusters, clusters_api, settings, metrics);
+    let events = Events { host, reporter };
+    let probe_loop = probe_forever(registry, clusters, clusters_api, settings, metrics, events);
     futures::join!(sync_loop, probe_loop);
 }
 
@@ -275,6 +285,7 @@ async fn probe_forever(
     api: Api<KubeFedCluster>,
     settings: HealthSettings,
     metrics: Arc<Metrics>,
+    events: Events,
 ) {
     let mut tick = tokio::time::interval(settings.period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -287,7 +298,7 @@ async fn probe_forever(
         probe_all(&registry, &settings, &metrics).await;
         let readiness: Vec<(String, bool)> = registry.members().into_iter().map(|m| (m.name, m.ready)).collect();
         metrics.set_clusters(&readiness);
-        write_statuses(&registry, &clusters, &api).await;
+        write_statuses(&registry, &clusters, &api, &events).await;
         if listed {
             registry
                 .initialized
@@ -353,19 +364,91 @@ async fn probe(client: &Client, settings: &HealthSettings) -> Probe {
             if status.code == 401 || status.code == 403 {
                 Probe::Unreachable(format!("credentials refused: {}", status.message))
             } else {
-                Probe::Unhealthy
+                Probe::Unhealthy(format!("HTTP {}: {}", status.code, short(&status.message)))
             }
         }
-        Ok(Err(e)) => Probe::Unreachable(e.to_string()),
+        Ok(Err(e)) => Probe::Unreachable(describe(&e)),
         Ok(Ok(body)) if body.trim() == "ok" => Probe::Healthy,
-        Ok(Ok(_)) => Probe::Unhealthy,
+        Ok(Ok(body)) => Probe::Unhealthy(format!("answered {:?}", short(body.trim()))),
     }
 }
 
-/// Writes the status of every cluster whose conditions or version changed.
-async fn write_statuses(registry: &Registry, clusters: &reflector::Store<KubeFedCluster>, api: &Api<KubeFedCluster>) {
+/// A client error with its causes, which say what really happened ("client error
+/// (Connect): tcp connect error: Connection refused (os error 111)" rather than
+/// "ServiceError: client error (Connect)"); each text once, as wrappers often repeat it.
+fn describe(e: &kube::Error) -> String {
+    let top: &(dyn std::error::Error + 'static) = match e {
+        kube::Error::Service(inner) => inner.as_ref(),
+        other => other,
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(top);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// At most 200 characters of what a server answered.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// Where Events about clusters go.
+struct Events {
+    host: Client,
+    reporter: Reporter,
+}
+
+impl Events {
+    /// Publishes one Event about `cluster` for its new `Ready` condition.
+    async fn announce(&self, cluster: &KubeFedCluster, (status, reason, message): &ReadyCondition) {
+        let event = Event {
+            type_: if status == "True" {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            reason: reason.clone(),
+            note: Some(message.chars().take(1000).collect()),
+            action: "Probe".into(),
+            secondary: None,
+        };
+        // A fresh recorder each time: a shared one would fold a later Event with the same
+        // reason into the earlier one, keeping the earlier message.
+        let recorder = Recorder::new(self.host.clone(), self.reporter.clone());
+        if let Err(e) = recorder.publish(&event, &cluster.object_ref(&())).await {
+            warn!(cluster = %cluster.name_any(), error = %e, "publishing an Event failed");
+        }
+    }
+}
+
+fn ready_condition(status: &crate::api::KubeFedClusterStatus) -> Option<ReadyCondition> {
+    let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some((
+        c.status.clone(),
+        c.reason.clone().unwrap_or_default(),
+        c.message.clone().unwrap_or_default(),
+    ))
+}
+
+/// Writes the status of every cluster whose conditions or version changed, and
+/// publishes an Event when its `Ready` condition changes (a Warning when not ready).
+async fn write_statuses(
+    registry: &Registry,
+    clusters: &reflector::Store<KubeFedCluster>,
+    api: &Api<KubeFedCluster>,
+    events: &Events,
+) {
     let now = now_rfc3339();
-    let wanted: Vec<(String, crate::api::KubeFedClusterStatus)> = registry
+    let wanted: Vec<(String, crate::api::KubeFedClusterStatus, Option<ReadyCondition>)> = registry
         .read()
         .values()
         .filter(|e| e.tracker.health() != &Health::Unknown)
@@ -373,19 +456,29 @@ async fn write_statuses(registry: &Registry, clusters: &reflector::Store<KubeFed
             (
                 e.member.name.clone(),
                 health::status_for(e.tracker.health(), e.version.as_deref(), &now),
+                e.announced.clone(),
             )
         })
         .collect();
-    for (name, mut status) in wanted {
+    for (name, mut status, announced) in wanted {
         let current = clusters.state().into_iter().find(|c| c.name_any() == name);
         let current_status = current.as_ref().and_then(|c| c.status.as_ref());
-        if !health::status_changed(current_status, &status) {
-            continue;
+        let ready = ready_condition(&status);
+        // Not on a restart over an unchanged status, nor twice while the cache lags behind.
+        let announce = ready.is_some() && ready != current_status.and_then(ready_condition) && ready != announced;
+        if health::status_changed(current_status, &status) {
+            health::carry_transition_times(current_status, &mut status);
+            let patch = Patch::Merge(serde_json::json!({ "status": status }));
+            if let Err(e) = api.patch_status(&name, &PatchParams::default(), &patch).await {
+                warn!(cluster = %name, error = %e, "writing KubeFedCluster status failed");
+                continue;
+            }
         }
-        health::carry_transition_times(current_status, &mut status);
-        let patch = Patch::Merge(serde_json::json!({ "status": status }));
-        if let Err(e) = api.patch_status(&name, &PatchParams::default(), &patch).await {
-            warn!(cluster = %name, error = %e, "writing KubeFedCluster status failed");
+        if let (true, Some(cluster), Some(ready)) = (announce, current.as_deref(), ready) {
+            events.announce(cluster, &ready).await;
+            if let Some(entry) = registry.write().get_mut(&name) {
+                entry.announced = Some(ready);
+            }
         }
     }
 }
