@@ -470,6 +470,13 @@ impl Controller {
         }
         None
     }
+
+    /// Kills the controller with SIGKILL, as a crash or an OOM kill would: no graceful
+    /// shutdown, no Lease release. Returns once the process is gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill(); // SIGKILL on Unix
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Controller {
