@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 include tests/testbed/testbed.mk
 
-.PHONY: all build crds fmt lint unit test integration join deploy bench image demo demo-stop clean
+.PHONY: all build crds fmt lint unit test integration join deploy bench chaos image demo demo-stop clean
 
 all: build
 
@@ -52,6 +52,11 @@ deploy:
 ## Propagation benchmark on a dedicated testbed: make bench [ARGS="--objects 10000"].
 bench:
 	bench/run.sh $(ARGS)
+
+## Reliability suite at full scale (member outage, operator SIGKILLs, leader failover) on a
+## dedicated testbed: make chaos [KFED_CHAOS_SEED=n]. `make test` runs its short variant.
+chaos:
+	tests/chaos.sh
 
 ## Container image (needs a Docker engine with BuildKit; none runs on the development machines).
 image:

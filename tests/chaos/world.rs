@@ -393,6 +393,8 @@ pub struct World {
     pub members: Vec<String>,
     host: Client,
     clients: BTreeMap<String, Client>,
+    /// Set once the namespace was deleted through the operator: nothing left to force.
+    cleaned: std::cell::Cell<bool>,
 }
 
 /// Host writes of a wave, running in the background.
@@ -469,7 +471,9 @@ impl World {
     pub fn new(ns: &str) -> World {
         let started = Instant::now();
         let tb = Testbed::connect();
-        let members = tb.federate();
+        // Installing the API and joining is idempotent: once per test process is enough.
+        static MEMBERS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let members = MEMBERS.get_or_init(|| tb.federate()).clone();
         for m in ["member1", "member2"] {
             assert!(members.iter().any(|x| x == m), "the chaos suite needs {m}: {members:?}");
         }
@@ -495,6 +499,7 @@ impl World {
             members,
             host,
             clients,
+            cleaned: std::cell::Cell::new(false),
         }
     }
 
@@ -787,14 +792,26 @@ impl World {
         }
     }
 
-    /// Deletes the namespace in the host while a controller still runs, so the
-    /// FederatedNamespace's finalizer is released the normal way, and waits until it is gone.
+    /// Deletes the FederatedNamespace while a controller still runs, so the operator removes
+    /// the namespace from the members and releases its finalizer the normal way, then the
+    /// host's namespace, which holds nothing with a finalizer any more: the host's namespace
+    /// controller finishes that without waiting here. (The FederatedNamespace first: deleting
+    /// the host namespace alone leaves its namespace controller backing off meanwhile.)
     pub fn delete_namespace_through_the_operator(&self) {
         let started = Instant::now();
         self.tb.kubectl_ok(
             "host",
-            &["delete", "namespace", &self.ns, "--wait=true", "--timeout=120s"],
+            &[
+                "delete",
+                "federatednamespace",
+                &self.ns,
+                "-n",
+                &self.ns,
+                "--wait=true",
+                "--timeout=120s",
+            ],
         );
+        let federated = started.elapsed();
         for m in &self.members {
             eventually(
                 &format!("namespace {} gone from {m}", self.ns),
@@ -802,9 +819,13 @@ impl World {
                 || self.tb.get(m, "namespace", None, &self.ns).is_none().then_some(()),
             );
         }
+        self.tb
+            .kubectl_ok("host", &["delete", "namespace", &self.ns, "--wait=false"]);
+        self.cleaned.set(true);
         println!(
-            "chaos: {}: namespace deleted everywhere in {}",
+            "chaos: {}: FederatedNamespace gone after {}, the namespace from the members after {}",
             self.ns,
+            secs(federated),
             secs(started.elapsed())
         );
     }
@@ -830,6 +851,9 @@ impl Drop for World {
     /// finalizers of what is left (no controller runs any more) and deletes the namespace
     /// everywhere.
     fn drop(&mut self) {
+        if self.cleaned.get() {
+            return;
+        }
         let api = self.fcm_api();
         let released = self.rt.block_on(async {
             let list = api.list(&ListParams::default()).await.ok()?;
