@@ -108,6 +108,139 @@ fn set_identity(object: &mut Value, source: Source<'_>) {
     }
 }
 
+/// Replaces values that must never be shown.
+pub const REDACTED: &str = "<redacted>";
+
+/// True for kinds whose content is confidential (Secrets): messages about them never quote values.
+pub fn is_confidential(target: &TargetKind) -> bool {
+    target.group.is_empty() && target.kind == "Secret"
+}
+
+/// An error message about the rendered member `object` that is safe to show in status,
+/// Events and logs. For a confidential kind, every value of its `data` and `stringData`
+/// (as written, JSON-escaped, base64-encoded and base64-decoded) is replaced by
+/// `<redacted>`, and so is whatever the API server quotes after `got` in a typed-patch
+/// error (`.data.k: expected string, got &value.valueUnstructured{Value:...}`), whatever
+/// its length. Other kinds' messages are returned unchanged.
+pub fn redact(target: &TargetKind, object: &Value, message: &str) -> String {
+    if !is_confidential(target) {
+        return message.to_string();
+    }
+    let mut message = redact_quoted_values(message);
+    let mut secrets = Vec::new();
+    for field in ["data", "stringData"] {
+        if let Some(value) = object.get(field) {
+            confidential_strings(value, field == "data", &mut secrets);
+        }
+    }
+    // Longest first, so a value containing another is replaced whole. Very short strings
+    // are left: replacing every "a" would make the message unreadable and protect nothing.
+    secrets.retain(|s| s.chars().count() >= MIN_REDACTED_CHARS);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    for secret in secrets {
+        message = message.replace(&secret, REDACTED);
+    }
+    message
+}
+
+const MIN_REDACTED_CHARS: usize = 4;
+
+/// The forms in which the values of `data` (base64) or `stringData` (plain) may appear.
+fn confidential_strings(value: &Value, base64: bool, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => map.values().for_each(|v| confidential_strings(v, base64, out)),
+        Value::Array(items) => items.iter().for_each(|v| confidential_strings(v, base64, out)),
+        Value::String(s) => {
+            let mut forms = vec![s.clone(), encode_base64(s.as_bytes())];
+            if base64 && let Some(decoded) = decode_base64(s) {
+                forms.push(encode_base64(&decoded));
+                forms.push(String::from_utf8_lossy(&decoded).into_owned());
+            }
+            for form in forms {
+                // JSON- (and, for ordinary characters, Go-) escaped, as error messages quote them.
+                if let Ok(quoted) = serde_json::to_string(&form) {
+                    out.push(quoted[1..quoted.len() - 1].to_string());
+                }
+                out.push(form);
+            }
+        }
+        Value::Null => {}
+        scalar => out.push(scalar.to_string()),
+    }
+}
+
+fn encode_base64(bytes: &[u8]) -> String {
+    match serde_json::to_value(k8s_openapi::ByteString(bytes.to_vec())) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    serde_json::from_value::<k8s_openapi::ByteString>(Value::String(s.to_string()))
+        .ok()
+        .map(|b| b.0)
+}
+
+/// Cuts what the API server's structured-merge errors quote after `got `: a Go
+/// `&value.valueUnstructured{Value:...}` (balanced braces, quoted strings skipped), or
+/// else the rest of that line up to `; ` or the end.
+fn redact_quoted_values(message: &str) -> String {
+    const MARK: &str = "got ";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(MARK) {
+        let (before, after) = rest.split_at(at + MARK.len());
+        out.push_str(before);
+        let end = quoted_value_end(after);
+        if end == 0 {
+            rest = after;
+            continue;
+        }
+        out.push_str(REDACTED);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Length of the value quoted at the start of `s` (0 when nothing follows): a Go
+/// composite literal whose first word opens a brace ends at the balancing brace; any other
+/// value at the next `;`, `,` or line end (over-redacting is the safe side).
+fn quoted_value_end(s: &str) -> usize {
+    let first_word = s.find(char::is_whitespace).unwrap_or(s.len());
+    let Some(open) = s[..first_word].find('{') else {
+        return s.find(['\n', ';', ',']).unwrap_or(s.len());
+    };
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices().skip_while(|(i, _)| *i < open) {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    s.len() // unbalanced (e.g. a truncated message): everything that follows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +432,41 @@ mod tests {
         let tpl = template(json!({"metadata": "nope"}));
         let err = render(source("ConfigMap", "cfg", Some("ns1")), Some(&tpl), "c", &[]).expect_err("bad metadata");
         assert_eq!(err, RenderError::Invalid("template.metadata must be an object".into()));
+    }
+
+    #[test]
+    fn secret_values_are_redacted_from_messages() {
+        let secret = lookup("Secret").expect("Secret in catalog");
+        // dmFsdWUtaW4tZGF0YQ== is "value-in-data"; cGxhaW4gInF1b3RlZCIgdmFsdWU= is `plain "quoted" value`.
+        let object = json!({
+            "kind": "Secret",
+            "data": {"a": "dmFsdWUtaW4tZGF0YQ==", "n": {"nested": "nested-value"}, "num": 987654321},
+            "stringData": {"s": r#"plain "quoted" value"#, "short": "xyz"}
+        });
+        let message = concat!(
+            r#"failed to create typed patch object (ns/s; /v1, Kind=Secret): .data.n: expected string, "#,
+            r#"got &value.valueUnstructured{Value:map[string]interface {}{"nested":"a}b\"{"}}; "#,
+            r#"also value-in-data, dmFsdWUtaW4tZGF0YQ==, 987654321, plain \"quoted\" value, "#,
+            r#"plain "quoted" value, cGxhaW4gInF1b3RlZCIgdmFsdWU= and xyz"#
+        );
+        assert_eq!(
+            redact(secret, &object, message),
+            concat!(
+                r#"failed to create typed patch object (ns/s; /v1, Kind=Secret): .data.n: expected string, "#,
+                "got <redacted>; also <redacted>, <redacted>, <redacted>, <redacted>, <redacted>, <redacted> and xyz"
+            )
+        );
+        // A truncated message loses everything after `got`.
+        assert_eq!(
+            redact(
+                secret,
+                &object,
+                r#"x: expected string, got &value.valueUnstructured{Value:["ab"#
+            ),
+            "x: expected string, got <redacted>"
+        );
+        // Other kinds keep their messages.
+        let cm = lookup("ConfigMap").expect("ConfigMap in catalog");
+        assert_eq!(redact(cm, &object, message), message);
     }
 }

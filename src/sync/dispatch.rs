@@ -205,8 +205,17 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
     let outcome = match bounded(api.patch(target.name, &params, &Patch::Apply(&desired))).await {
         Ok(_) if live.is_none() => Outcome::ok(cluster, Change::Created),
         Ok(_) => Outcome::ok(cluster, Change::Updated),
-        Err(e) if live.is_none() => Outcome::failed(cluster, ClusterState::CreationFailed, describe(&e)),
-        Err(e) => Outcome::failed(cluster, ClusterState::UpdateFailed, describe(&e)),
+        // API servers quote ill-typed values back: never a Secret's (status, Events).
+        Err(e) if live.is_none() => Outcome::failed(
+            cluster,
+            ClusterState::CreationFailed,
+            crate::render::redact(target.kind.target, &desired, &describe(&e)),
+        ),
+        Err(e) => Outcome::failed(
+            cluster,
+            ClusterState::UpdateFailed,
+            crate::render::redact(target.kind.target, &desired, &describe(&e)),
+        ),
     };
     outcome.took(started)
 }
