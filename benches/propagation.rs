@@ -76,10 +76,11 @@ struct Args {
     #[arg(long, default_value_t = 30)]
     restart_seconds: u64,
     /// Operator workers per kind (--workers).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 64)]
     workers: u16,
-    /// Concurrent writers of the bench per cluster.
-    #[arg(long, default_value_t = 16)]
+    /// Concurrent writers of the bench per cluster; as many as the operator has
+    /// workers, so the ceiling has the operator's concurrency.
+    #[arg(long, default_value_t = 64)]
     writers: usize,
     /// Limit of each wave (default: 120 s + 50 ms per object).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -441,6 +442,7 @@ async fn bench(args: Args, report: &mut Report, machine: &mut Vec<(String, Strin
     let hwm_first = proc_status_kb(operator.pid, "VmHWM")?;
     let operator = env.restart(report, operator).await?;
     env.delete_wave(report, &views, &operator).await?;
+    let operator = env.backlog(report, &views, operator).await?;
     let hwm_end = proc_status_kb(operator.pid, "VmHWM")?;
     let rss_end = proc_status_kb(operator.pid, "VmRSS")?;
     report.set(
@@ -455,13 +457,17 @@ async fn bench(args: Args, report: &mut Report, machine: &mut Vec<(String, Strin
             hwm_end as f64 / 1024.0
         ),
         format!(
-            "first process peak {:.1} MiB over all waves; the end value is the restarted process (RSS now {:.1} MiB)",
+            "first process peak {:.1} MiB over all waves; the end value is the last started process (RSS now {:.1} MiB)",
             hwm_first as f64 / 1024.0,
             rss_end as f64 / 1024.0
         ),
     );
     operator.stop(Duration::from_secs(30)).await?;
-    for (name, log) in [("operator-1", "operator-1.log"), ("operator-2", "operator-2.log")] {
+    for (name, log) in [
+        ("operator-1", "operator-1.log"),
+        ("operator-2", "operator-2.log"),
+        ("operator-3", "operator-3.log"),
+    ] {
         let text = std::fs::read_to_string(env.log_dir.join(log)).unwrap_or_default();
         let warns: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ")).collect();
         let errors = text.lines().filter(|l| l.contains(" ERROR ")).count();
@@ -2062,6 +2068,93 @@ impl Env {
                 delta.describe()
             },
         );
+        Ok(operator)
+    }
+
+    /// Phase 8, the backlog: N FederatedConfigMaps created while the operator is stopped
+    /// (after an outage, or when kfed takes over KubeFed's objects), then the operator
+    /// starts. The host is idle meanwhile, so this is kfed's own propagation rate,
+    /// comparable with the ceiling: both are limited by the members alone.
+    async fn backlog(&self, report: &mut Report, views: &Views, operator: Operator) -> Result<Operator> {
+        let n = self.args.objects;
+        progress(format!(
+            "backlog: {n} FederatedConfigMaps created while the operator is stopped"
+        ));
+        operator.stop(Duration::from_secs(30)).await?;
+        let api = self.fcm_api();
+        let written = write_all(
+            "create FederatedConfigMap",
+            n,
+            self.args.writers,
+            None,
+            self.deadline(),
+            |i| {
+                let api = api.clone();
+                async move { apply_fcm(&api, i, "b").await }
+            },
+        )
+        .await?;
+        for view in &views.cms {
+            expect_all(view, (0..n).map(cm_name), Some("b"));
+        }
+        // A fresh process: its counters and CPU start from zero.
+        let before = OpSnapshot {
+            prom: Prom::parse(""),
+            writes: all_writes(self).await?,
+            cpu: 0.0,
+            at: Instant::now(),
+        };
+        let mut operator = Operator::start(self, "operator-3").await?;
+        let deadline = self.deadline();
+        let cms: Vec<&View> = views.cms.iter().collect();
+        let (done, timeline) = wait_met_traced(&cms, deadline, "backlog member objects").await?;
+        let elapsed = done.saturating_duration_since(operator.spawned);
+        let ready = operator.wait_ready(Duration::from_secs(10)).await?;
+        self.wait_settled(views, &operator, deadline).await?;
+        let after = snapshot(self, &operator).await?;
+        let metrics = phase_metrics(report, "backlog", &before, &after);
+        let objects_per_s = rate(2 * n, elapsed);
+        let ratio = objects_per_s / Self::ceiling_rate(report).max(1e-9);
+        report.set(
+            "backlog",
+            json!({
+                "objects": n, "member_objects": 2 * n, "seconds_from_start": elapsed.as_secs_f64(),
+                "ready_seconds": ready.as_secs_f64(), "member_objects_per_second": objects_per_s,
+                "ratio_to_ceiling": ratio, "host_create_seconds": written.elapsed.as_secs_f64(),
+                "operator_cpu_seconds": after.cpu - before.cpu, "metrics": metrics,
+                "timeline_seconds_vs_member_objects": timeline,
+            }),
+        );
+        report.row(
+            "8. backlog (operator started over N new objects)",
+            format!(
+                "{} member objects in {} = **{objects_per_s:.0} objects/s**, **{ratio:.2} × ceiling**",
+                2 * n,
+                secs(elapsed)
+            ),
+            format!(
+                "timed from the operator's start (ready after {}); the host took the {n} creates in {} before; operator CPU {:.1} s; {}",
+                secs(ready),
+                secs(written.elapsed),
+                after.cpu - before.cpu,
+                per_object(&report.json.get("backlog").unwrap_or(&Value::Null)["metrics"], n)
+            ),
+        );
+        progress("backlog: deleting the objects again");
+        for view in views.cms.iter() {
+            expect_all(view, (0..n).map(cm_name), None);
+        }
+        expect_all(&views.fcms, (0..n).map(cm_name), None);
+        let deadline = self.deadline();
+        write_all("delete FederatedConfigMap", n, self.args.writers, None, deadline, |i| {
+            let api = api.clone();
+            async move { delete_ignoring_absent(&api, &cm_name(i)).await }
+        })
+        .await?;
+        let mut all: Vec<&View> = views.cms.iter().collect();
+        all.push(&views.fcms);
+        wait_met(&all, deadline, "backlog objects to be deleted").await?;
+        operator.check_alive()?;
         Ok(operator)
     }
 

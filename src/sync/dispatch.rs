@@ -328,15 +328,20 @@ fn comparable(desired: &Value, retained: bool) -> Value {
 }
 
 /// kfed's `fieldsV1` in the object's managed fields (empty when it owns nothing).
-fn owned_fields(obj: &DynamicObject) -> Value {
-    obj.metadata
+/// Member caches keep it as JSON text (see `members::prune`).
+pub(crate) fn owned_fields(obj: &DynamicObject) -> Value {
+    let fields = obj
+        .metadata
         .managed_fields
         .iter()
         .flatten()
         .find(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"))
-        .and_then(|f| f.fields_v1.as_ref())
-        .map(|f| f.0.clone())
-        .unwrap_or(Value::Null)
+        .and_then(|f| f.fields_v1.as_ref());
+    match fields.map(|f| &f.0) {
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+        Some(tree) => tree.clone(),
+        None => Value::Null,
+    }
 }
 
 /// A stable hash of a JSON value (keys sorted), hex, 16 bytes.

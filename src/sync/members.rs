@@ -14,6 +14,7 @@ use crate::sync::dispatch::HASH_ANNOTATION;
 use crate::sync::kinds::Kind;
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
 use kube::api::Api;
 use kube::core::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
@@ -167,6 +168,15 @@ fn prune(obj: &mut DynamicObject) {
     }
     if let Some(fields) = meta.managed_fields.as_mut() {
         fields.retain(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"));
+        // As one JSON string: a tree of small maps costs ~20 times its text in memory.
+        for entry in fields.iter_mut() {
+            entry.time = None;
+            if let Some(FieldsV1(tree)) = entry.fields_v1.as_mut()
+                && !tree.is_string()
+            {
+                *tree = serde_json::Value::String(tree.to_string());
+            }
+        }
     }
     meta.owner_references = None;
     let replicas = obj.data.pointer("/spec/replicas").cloned();
@@ -174,4 +184,39 @@ fn prune(obj: &mut DynamicObject) {
         Some(r) => serde_json::json!({ "spec": { "replicas": r } }),
         None => serde_json::json!({}),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::dispatch::owned_fields;
+    use serde_json::json;
+
+    #[test]
+    fn pruning_keeps_what_dispatch_compares() {
+        let mut obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "web", "namespace": "a", "resourceVersion": "7",
+                "labels": {MANAGED_LABEL: "true", "app": "web"},
+                "annotations": {HASH_ANNOTATION: "h1", "note": "x"},
+                "managedFields": [
+                    {"manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "apps/v1", "time": "2026-01-01T00:00:00Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {}}}}},
+                    {"manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:paused": {}}}}
+                ]
+            },
+            "spec": {"replicas": 3, "paused": true, "template": {"spec": {"containers": []}}}
+        }))
+        .unwrap();
+        let owned = owned_fields(&obj);
+        prune(&mut obj);
+        assert_eq!(owned_fields(&obj), owned);
+        assert_eq!(owned["f:spec"]["f:replicas"], json!({}));
+        assert_eq!(obj.data, json!({"spec": {"replicas": 3}}));
+        assert_eq!(obj.labels().len(), 1);
+        assert_eq!(obj.annotations().get(HASH_ANNOTATION).map(String::as_str), Some("h1"));
+        assert_eq!(obj.metadata.managed_fields.as_ref().map(Vec::len), Some(1));
+    }
 }

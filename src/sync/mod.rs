@@ -2,23 +2,26 @@
 //! all running the same reconcile over `DynamicObject`s.
 
 pub mod dispatch;
+pub mod events;
 pub mod fields;
 pub mod kinds;
 pub mod members;
 pub mod reconcile;
 pub mod status;
 
+use crate::api::FederatedStatus;
 use crate::cluster::Registry;
 use crate::metrics::Metrics;
 use futures::StreamExt;
 use kinds::Kind;
 use kube::Client;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::DynamicObject;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::utils::PredicateConfig;
+use kube::runtime::{WatchStreamExt, watcher};
 use members::{MemberCaches, Trigger};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -58,12 +61,15 @@ pub struct Shared {
     pub kinds: Vec<Arc<Kind>>,
     pub host_stores: Vec<Store<DynamicObject>>,
     pub triggers: Vec<Trigger>,
-    pub recorder: Recorder,
+    pub events: events::Publisher,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     backoff: Mutex<HashMap<String, u32>>,
     namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
     propagation: Mutex<HashMap<String, Progress>>,
+    /// Per object: the status it carried and the status kfed wrote over it, until
+    /// the host cache shows the write.
+    written_status: Mutex<HashMap<String, (Option<FederatedStatus>, FederatedStatus)>>,
 }
 
 /// What one kind's reconciles see.
@@ -113,6 +119,31 @@ impl Shared {
     pub fn forget(&self, key: &str) {
         self.reset_backoff(key);
         self.propagation.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.written_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Remembers a status written over `before`.
+    pub fn status_written(&self, key: &str, before: Option<FederatedStatus>, written: FederatedStatus) {
+        let mut map = self.written_status.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(key.to_string(), (before, written));
+    }
+
+    /// The object's current status given the `cached` one: what kfed wrote last while
+    /// the cache still shows the status from before that write; else the cached one.
+    /// A status changed by anyone else after kfed's write shows as neither, and wins.
+    pub fn status_seen(&self, key: &str, cached: Option<FederatedStatus>) -> Option<FederatedStatus> {
+        let mut map = self.written_status.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(key) {
+            Some((before, written)) if *before == cached => Some(written.clone()),
+            Some(_) => {
+                map.remove(key);
+                cached
+            }
+            None => cached,
+        }
     }
 
     pub fn reset_backoff(&self, key: &str) {
@@ -148,8 +179,31 @@ impl Shared {
     }
 }
 
+/// Drops what reconciles never read from cached host objects (managed fields and
+/// kubectl's last-applied copy of the whole object), which is most of their memory.
+fn prune_host_object(obj: &mut DynamicObject) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// What a reconcile depends on in the federated object itself. Changes elsewhere,
+/// above all kfed's own status writes, do not start a reconcile.
+fn sync_relevant(obj: &DynamicObject) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    obj.metadata.generation.hash(&mut hasher);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    obj.finalizers().iter().any(|f| f == FINALIZER).hash(&mut hasher);
+    for annotation in [reconcile::ORPHAN_ANNOTATION, reconcile::DELETE_OPTION_ANNOTATION] {
+        obj.annotations().get(annotation).hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
 fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<KindContext>) -> Action {
-    let key = reconcile::key_of(&obj);
+    let key = reconcile::key_of(&obj, &ctx);
     warn!(kind = %ctx.kind.target.kind, object = %key, %error, "reconcile failed; retrying");
     Action::requeue(ctx.shared.backoff(&key))
 }
@@ -169,12 +223,20 @@ pub async fn run(
     for kind in &kinds {
         let (trigger, requests) = futures::channel::mpsc::unbounded();
         let api: Api<DynamicObject> = Api::all_with(host.clone(), &kind.federated_resource);
+        let writer = reflector::store::Writer::new(kind.federated_resource.clone());
+        let store = writer.as_reader();
+        let changes = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(prune_host_object)
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(sync_relevant, PredicateConfig::default());
         let cluster_changed = futures::stream::unfold(registry.subscribe(), |mut changes| async move {
             changes.changed().await.ok()?;
             Some(((), changes))
         });
         let mut stop = shutdown.clone();
-        let controller = Controller::new_with(api, watcher::Config::default(), kind.federated_resource.clone())
+        let controller = Controller::for_stream_with(changes, store, kind.federated_resource.clone())
             .with_config(ControllerConfig::default().concurrency(settings.workers))
             .reconcile_on(requests)
             .reconcile_all_on(cluster_changed)
@@ -186,12 +248,8 @@ pub async fn run(
         controllers.push(controller);
     }
     let members = Arc::new(MemberCaches::new(kinds.clone(), triggers.clone()));
-    let reporter = Reporter {
-        controller: "kfed".into(),
-        instance: settings.instance.clone(),
-    };
     let shared = Arc::new(Shared {
-        recorder: Recorder::new(host.clone(), reporter),
+        events: events::Publisher::new(host.clone(), "kfed", settings.instance.clone()),
         host,
         registry: registry.clone(),
         members: members.clone(),
@@ -203,6 +261,7 @@ pub async fn run(
         backoff: Mutex::new(HashMap::new()),
         namespace_placements: Mutex::new(HashMap::new()),
         propagation: Mutex::new(HashMap::new()),
+        written_status: Mutex::new(HashMap::new()),
     });
     registry.wait_initialized().await;
     // Start the watches of every ready member now, so that waiting for them below

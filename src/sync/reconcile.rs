@@ -1,19 +1,19 @@
 //! One reconcile of one federated object: placement, rendering, dispatch to
 //! every member in parallel, status, Events.
 
-use crate::api::{ClusterOverride, Placement};
+use crate::api::{ClusterOverride, FederatedStatus, Placement};
 use crate::cluster::{Member, now_rfc3339};
 use crate::overrides;
 use crate::placement::{self, Decision, NamespacePlacement};
 use crate::render::{self, Source};
 use crate::sync::dispatch::{self, Change, Outcome, Removal, Target, WriteOptions};
+use crate::sync::events::EventType;
 use crate::sync::status::{self, Aggregate, ClusterResult, ClusterState};
 use crate::sync::{Error, FIELD_MANAGER, FINALIZER, KindContext};
 use futures::future::join_all;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::DynamicObject;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde::Deserialize;
@@ -105,7 +105,6 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
     if kind.target.is_namespace() {
         shared.namespace_placement_changed(&name, &selected);
     }
-    publish_events(obj, ctx, &outcomes).await;
     // Selected clusters always show; others only while something is wrong there.
     let results: Vec<ClusterResult> = outcomes
         .iter()
@@ -115,8 +114,13 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
         .collect();
     let converged = aggregate == Aggregate::Propagated && results.iter().all(|r| r.state == ClusterState::Ok);
     let wrote = outcomes.iter().any(|o| o.change != Change::None);
-    write_status(obj, ctx, aggregate, &results).await?;
-    let key = key_of(obj);
+    let previous = previous_status(obj, ctx);
+    let (_, written) = futures::join!(
+        publish_events(obj, ctx, previous.as_ref(), &outcomes),
+        write_status(obj, ctx, previous.as_ref(), aggregate, &results)
+    );
+    written?;
+    let key = key_of(obj, ctx);
     if let Some(latency) = shared.propagation_progress(&key, obj.metadata.generation, wrote, converged) {
         shared.metrics.observe_propagation(&kind.label(), latency);
     }
@@ -250,8 +254,15 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
                 .iter()
                 .map(|m| ClusterResult::failed(&m.name, ClusterState::DeletionFailed, why.clone()))
                 .collect();
-            write_status(obj, ctx, Aggregate::Propagated, &results).await?;
-            return Ok(Action::requeue(ctx.shared.backoff(&key_of(obj))));
+            write_status(
+                obj,
+                ctx,
+                previous_status(obj, ctx).as_ref(),
+                Aggregate::Propagated,
+                &results,
+            )
+            .await?;
+            return Ok(Action::requeue(ctx.shared.backoff(&key_of(obj, ctx))));
         }
     };
     let work = members.iter().map(|member| {
@@ -280,24 +291,25 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
         }
     });
     let outcomes = join_all(work).await;
-    publish_events(obj, ctx, &outcomes).await;
+    let previous = previous_status(obj, ctx);
+    publish_events(obj, ctx, previous.as_ref(), &outcomes).await;
     let pending: Vec<ClusterResult> = outcomes
         .iter()
         .map(|o| o.result.clone())
         .filter(|r| r.state != ClusterState::Ok)
         .collect();
     if !pending.is_empty() {
-        write_status(obj, ctx, Aggregate::Propagated, &pending).await?;
+        write_status(obj, ctx, previous.as_ref(), Aggregate::Propagated, &pending).await?;
         let waiting_only = pending.iter().all(|r| r.state == ClusterState::WaitingForRemoval);
         let delay = if waiting_only {
             Duration::from_secs(2)
         } else {
-            ctx.shared.backoff(&key_of(obj))
+            ctx.shared.backoff(&key_of(obj, ctx))
         };
         return Ok(Action::requeue(delay));
     }
     remove_finalizer(obj, ctx).await?;
-    ctx.shared.forget(&key_of(obj));
+    ctx.shared.forget(&key_of(obj, ctx));
     info!(kind = %ctx.kind.target.kind, %name, ?namespace, "deleted from every member; finalizer released");
     Ok(Action::await_change())
 }
@@ -503,33 +515,37 @@ fn host_api(obj: &DynamicObject, ctx: &KindContext) -> Api<DynamicObject> {
     }
 }
 
-/// Writes the status when it differs from what the object carries.
-async fn write_status(
-    obj: &DynamicObject,
-    ctx: &KindContext,
-    aggregate: Aggregate,
-    results: &[ClusterResult],
-) -> Result<(), Error> {
-    let previous: Option<crate::api::FederatedStatus> = obj
+/// The status the object carries: the cached one, or what kfed wrote last while
+/// the cache has not caught up with that write (else every reconcile that follows
+/// closely, e.g. on a member event, would write the same status again).
+fn previous_status(obj: &DynamicObject, ctx: &KindContext) -> Option<FederatedStatus> {
+    let cached: Option<FederatedStatus> = obj
         .data
         .get("status")
         .and_then(|s| serde_json::from_value(s.clone()).ok());
-    let next = status::compute(
-        previous.as_ref(),
-        obj.metadata.generation,
-        aggregate,
-        results,
-        &now_rfc3339(),
-    );
-    if !status::changed(previous.as_ref(), &next) {
+    ctx.shared.status_seen(&key_of(obj, ctx), cached)
+}
+
+/// Writes the status when it differs from `previous`.
+async fn write_status(
+    obj: &DynamicObject,
+    ctx: &KindContext,
+    previous: Option<&FederatedStatus>,
+    aggregate: Aggregate,
+    results: &[ClusterResult],
+) -> Result<(), Error> {
+    let next = status::compute(previous, obj.metadata.generation, aggregate, results, &now_rfc3339());
+    if !status::changed(previous, &next) {
         return Ok(());
     }
-    let patch = serde_json::json!({ "status": next });
+    // A merge patch keeps what it leaves out: name every list, even when empty.
+    let mut patch = serde_json::json!({ "status": next });
+    patch["status"]["clusters"] = serde_json::json!(next.clusters);
     match host_api(obj, ctx)
         .patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => {}
+        Ok(_) => ctx.shared.status_written(&key_of(obj, ctx), previous.cloned(), next),
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()), // deleted meanwhile
         Err(e) => return Err(e.into()),
     }
@@ -540,14 +556,15 @@ async fn write_status(
 /// One Event per change or failure in a cluster.
 /// Failures are reported when a cluster enters the failing state, not on every
 /// retry, so an object stuck in a steady state causes no writes.
-async fn publish_events(obj: &DynamicObject, ctx: &KindContext, outcomes: &[Outcome]) {
+async fn publish_events(
+    obj: &DynamicObject,
+    ctx: &KindContext,
+    previous: Option<&FederatedStatus>,
+    outcomes: &[Outcome],
+) {
     let reference = obj.object_ref(&ctx.kind.federated_resource);
-    let previous: Option<crate::api::FederatedStatus> = obj
-        .data
-        .get("status")
-        .and_then(|s| serde_json::from_value(s.clone()).ok());
     let reported = |cluster: &str, state: ClusterState| {
-        previous.as_ref().is_some_and(|p| {
+        previous.is_some_and(|p| {
             p.clusters
                 .iter()
                 .any(|c| c.name == cluster && c.status.as_deref() == state.reason())
@@ -593,14 +610,13 @@ async fn publish_events(obj: &DynamicObject, ctx: &KindContext, outcomes: &[Outc
         ));
     }
     for (type_, reason, note) in events {
-        let event = Event {
-            type_,
-            reason,
-            note: Some(truncate(note, 1000)),
-            action: "Propagate".into(),
-            secondary: None,
-        };
-        match ctx.shared.recorder.publish(&event, &reference).await {
+        let note = truncate(note, 1000);
+        match ctx
+            .shared
+            .events
+            .publish(&reference, type_, &reason, "Propagate", note)
+            .await
+        {
             Ok(()) => ctx.shared.metrics.host_write(&ctx.kind.label(), "event"),
             Err(e) => warn!(error = %e, "publishing an Event failed"),
         }
@@ -618,6 +634,12 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-pub fn key_of(obj: &DynamicObject) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+/// The object's key in the controller's own maps (backoff, progress, written status).
+pub fn key_of(obj: &DynamicObject, ctx: &KindContext) -> String {
+    format!(
+        "{} {}/{}",
+        ctx.kind.target.kind,
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
