@@ -482,11 +482,41 @@ fn delete_bad_clusters(tb: &Testbed) {
     }
 }
 
-struct CleanupGuard<'a>(&'a Testbed);
+/// Removes what the test created, with the controller still running so that it can
+/// release the finalizers: the bad clusters first (a joined unready cluster blocks
+/// every deletion), then the federated objects. Also runs when the test fails.
+struct Cleanup<'a> {
+    tb: &'a Testbed,
+    kinds: String,
+    namespaces: Vec<String>,
+    done: bool,
+}
 
-impl Drop for CleanupGuard<'_> {
+impl Cleanup<'_> {
+    fn run(&mut self, strict: bool) {
+        self.done = true;
+        delete_bad_clusters(self.tb);
+        for ns in &self.namespaces {
+            let args = ["delete", &self.kinds, "--all", "-n", ns, "--wait=true", "--timeout=60s"];
+            let out = self.tb.kubectl("host", &args);
+            assert!(
+                !strict || out.status.success(),
+                "deleting the objects in {ns} failed: {}",
+                stderr(&out)
+            );
+            let _ = self.tb.kubectl(
+                "host",
+                &["delete", "namespace", ns, "--ignore-not-found", "--wait=false"],
+            );
+        }
+    }
+}
+
+impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        delete_bad_clusters(self.0);
+        if !self.done {
+            self.run(false);
+        }
     }
 }
 
@@ -496,7 +526,6 @@ fn bad_input_corpus_is_reported_while_everything_else_converges() {
     let tb = Testbed::connect();
     let members = tb.federate();
     delete_bad_clusters(&tb);
-    let _guard = CleanupGuard(&tb);
     let member1 = tb
         .get("host", "kubefedcluster", Some(FED_NS), "member1")
         .expect("member1 joined");
@@ -537,11 +566,21 @@ fn bad_input_corpus_is_reported_while_everything_else_converges() {
     namespaces.insert(NS.into());
     let namespaces: Vec<String> = namespaces.into_iter().collect();
 
+    let controller = Controller::start(&tb, "bad-input", &[]);
+    // Declared after the controller, so dropped (run) before it is killed.
+    let mut cleanup = Cleanup {
+        tb: &tb,
+        kinds: format!("{federated},federatednamespace"),
+        namespaces: namespaces.clone(),
+        done: false,
+    };
+    // Leftovers of a failed run go first, while the controller can release their finalizers.
+    cleanup.run(false);
+    cleanup.done = false;
     tb.federated_namespace(NS, &members);
     for ns in namespaces.iter().filter(|n| *n != NS) {
         tb.fresh_namespace("host", ns); // not federated
     }
-    let controller = Controller::start(&tb, "bad-input", &[]);
     let poll = || snapshot(&tb, &federated, &namespaces, &targets, &members);
 
     let before = healthy("before", 1);
@@ -560,18 +599,24 @@ fn bad_input_corpus_is_reported_while_everything_else_converges() {
         },
     );
 
-    for case in &cases {
-        let out = tb.kubectl_stdin(
-            "host",
-            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
-            Some(&case.yaml),
-        );
-        assert!(
-            out.status.success(),
-            "{}: kubectl apply refused it (it belongs in tests/admission/invalid): {}",
-            case.file,
-            stderr(&out)
-        );
+    // One kubectl for the whole corpus (each call costs about a second here); if something
+    // is refused, apply file by file to name it.
+    let apply = ["apply", "--server-side", "--force-conflicts", "-f", "-"];
+    let corpus: Vec<&str> = cases.iter().map(|c| c.yaml.as_str()).collect();
+    if !tb
+        .kubectl_stdin("host", &apply, Some(&corpus.join("\n---\n")))
+        .status
+        .success()
+    {
+        for case in &cases {
+            let out = tb.kubectl_stdin("host", &apply, Some(&case.yaml));
+            assert!(
+                out.status.success(),
+                "{}: kubectl apply refused it (it belongs in tests/admission/invalid): {}",
+                case.file,
+                stderr(&out)
+            );
+        }
     }
     let applied = Instant::now();
 
@@ -644,19 +689,8 @@ fn bad_input_corpus_is_reported_while_everything_else_converges() {
     let panics = log.matches("panicked").count();
     assert_eq!(panics, 0, "the controller panicked:\n{log}");
 
-    // Clean up: the bad clusters first (unready joined clusters block deletions), then the objects.
-    delete_bad_clusters(&tb);
-    let kinds = format!("{federated},federatednamespace");
-    for ns in &namespaces {
-        tb.kubectl_ok(
-            "host",
-            &["delete", &kinds, "--all", "-n", ns, "--wait=true", "--timeout=60s"],
-        );
-    }
+    cleanup.run(true);
     controller.stop(); // fails on a panic or an unclean exit
-    for ns in &namespaces {
-        tb.delete_namespace("host", ns);
-    }
     let runtime = cases.len();
     println!(
         "bad-input: {} manifests ({admission} refused at apply in tests/admission/invalid, {runtime} reported at runtime), panics={panics}, healthy objects converged={converged_count}/{} ({:.0} s)",
