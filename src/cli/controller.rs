@@ -61,9 +61,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log / RUST_LOG")?)
-        .init();
+    init_logging(&args.log)?;
     let host = args.connection.client(args.context.as_deref()).await?;
     host.apiserver_version()
         .await
@@ -160,6 +158,32 @@ pub async fn run(args: Args) -> Result<()> {
     }
     info!("kfed controller stopped");
     Ok(())
+}
+
+/// The log, filtered by `--log`, without the events that quote API responses.
+fn init_logging(filter: &str) -> Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn};
+    let filter = EnvFilter::try_new(filter).context("--log / RUST_LOG")?;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_filter(filter)
+                .with_filter(filter_fn(|meta| !quotes_api_responses(meta))),
+        )
+        .try_init()
+        .context("setting up the log")
+}
+
+/// kube's client logs what the API server answered to a failed request (`Unsuccessful:
+/// Status { message: ... }` at debug, whole responses at trace, unparseable ones at warn).
+/// API servers quote the values they were sent in those messages, a Secret's included,
+/// so these events are never written, at any level; kfed logs and reports the same
+/// failures itself, redacted, naming the object and the cluster. kube's request spans
+/// (`kube_client::client::builder`) stay.
+fn quotes_api_responses(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_event() && meta.target() == "kube_client::client"
 }
 
 fn default_identity() -> String {
