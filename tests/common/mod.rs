@@ -252,11 +252,11 @@ impl Testbed {
                 item["kind"].as_str().unwrap_or_default(),
                 item["metadata"]["name"].as_str().unwrap_or_default()
             );
+            // Delete first: kfed's admission policy gives every live object the finalizer back.
+            let object = object.to_lowercase();
+            let _ = self.kubectl("host", &["delete", &object, "-n", name, "--wait=false"]);
             let patch = r#"{"metadata":{"finalizers":null}}"#;
-            let _ = self.kubectl(
-                "host",
-                &["patch", &object.to_lowercase(), "-n", name, "--type=merge", "-p", patch],
-            );
+            let _ = self.kubectl("host", &["patch", &object, "-n", name, "--type=merge", "-p", patch]);
         }
         for context in std::iter::once("host".to_string()).chain(self.members()) {
             self.delete_namespace(&context, name);
