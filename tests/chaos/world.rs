@@ -30,6 +30,24 @@ const FIELD_MANAGER: &str = "kfed-chaos";
 /// Concurrent writers of a wave (the host accepts them as fast as it can).
 const WRITERS: usize = 16;
 const POLL: Duration = Duration::from_millis(250);
+
+/// How a list is served: polls read the API server's watch cache (`resourceVersion=0`,
+/// no etcd read, so watching a wave costs the loaded machine little); the exact checks
+/// read consistently from etcd.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Read {
+    Cached,
+    Consistent,
+}
+
+impl Read {
+    fn params(self) -> ListParams {
+        match self {
+            Read::Cached => ListParams::default().match_any(),
+            Read::Consistent => ListParams::default(),
+        }
+    }
+}
 /// ConfigMap every namespace gets from the cluster itself; never kfed's.
 const ROOT_CA: &str = "kube-root-ca.crt";
 
@@ -582,12 +600,12 @@ impl World {
 
     /// Every ConfigMap in the namespace of each of `members` (managed or not; only the
     /// cluster's own `kube-root-ca.crt` is left out). Fails when a member does not answer.
-    pub fn member_state(&self, members: &[&str]) -> Result<State, String> {
+    pub fn member_state(&self, members: &[&str], read: Read) -> Result<State, String> {
         self.rt.block_on(async {
             let lists = futures::future::join_all(members.iter().map(|m| async move {
                 let client = self.clients.get(*m).ok_or_else(|| format!("no member {m}"))?.clone();
                 let api: Api<ConfigMap> = Api::namespaced(client, &self.ns);
-                let list = tokio::time::timeout(Duration::from_secs(20), api.list(&ListParams::default()))
+                let list = tokio::time::timeout(Duration::from_secs(20), api.list(&read.params()))
                     .await
                     .map_err(|_| format!("{m}: list timed out"))?
                     .map_err(|e| format!("{m}: {e}"))?;
@@ -612,13 +630,42 @@ impl World {
         })
     }
 
+    /// [`World::member_state`], retried a few times: for checks of members that are up.
+    pub fn member_state_retrying(&self, members: &[&str], read: Read, what: &str) -> State {
+        let mut attempt = 0;
+        loop {
+            match self.member_state(members, read) {
+                Ok(state) => return state,
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    eprintln!("chaos: {what}: listing the members: {e} (retry {attempt})");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("{what}: listing the members: {e}"),
+            }
+        }
+    }
+
     /// The federated objects in the host's namespace, as JSON.
-    pub fn host_objects(&self) -> Vec<Value> {
+    /// The host is never faulted, but a request can still fail on a loaded machine (a
+    /// pooled connection the server closed): retried a few times.
+    pub fn host_objects(&self, read: Read) -> Vec<Value> {
         let api = self.fcm_api();
-        let list = self
-            .rt
-            .block_on(api.list(&ListParams::default()))
-            .unwrap_or_else(|e| panic!("listing FederatedConfigMaps in {}: {e}", self.ns));
+        let mut attempt = 0;
+        let list = loop {
+            match self.rt.block_on(api.list(&read.params())) {
+                Ok(list) => break list,
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    eprintln!(
+                        "chaos: listing FederatedConfigMaps in {}: {e} (retry {attempt})",
+                        self.ns
+                    );
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("listing FederatedConfigMaps in {}: {e}", self.ns),
+            }
+        };
         list.items
             .into_iter()
             .map(|o| serde_json::to_value(o).expect("JSON"))
@@ -638,7 +685,7 @@ impl World {
     ) -> Duration {
         let started = Instant::now();
         loop {
-            let last = match self.member_state(members) {
+            let last = match self.member_state(members, Read::Cached) {
                 Ok(actual) => {
                     let diff = Diff::between(expected, &actual, members);
                     let busy = on_poll(&diff);
@@ -661,7 +708,7 @@ impl World {
     /// wrote (`model`), and every member holds exactly what the host's objects render to:
     /// nothing lost, nothing extra, nothing stale.
     pub fn check_exact(&self, model: &[Value], what: &str) -> Tally {
-        let host = self.host_objects();
+        let host = self.host_objects(Read::Consistent);
         let live: Vec<Value> = host
             .iter()
             .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
@@ -671,9 +718,7 @@ impl World {
         // The host itself: every object the test wrote, with the spec it wrote.
         let host_diff = Diff::between(&expected_state(model), &expected_state(&live), &members);
         let from_host = expected_state(&live);
-        let actual = self
-            .member_state(&members)
-            .unwrap_or_else(|e| panic!("{what}: listing the members: {e}"));
+        let actual = self.member_state_retrying(&members, Read::Consistent, what);
         let d = Diff::between(&from_host, &actual, &members);
         let tally = Tally {
             checked: d.checked,
@@ -701,7 +746,7 @@ impl World {
     pub fn wait_statuses(&self, limit: Duration, what: &str) -> Duration {
         let started = Instant::now();
         loop {
-            let host = self.host_objects();
+            let host = self.host_objects(Read::Cached);
             let behind: Vec<String> = host
                 .iter()
                 .filter(|o| {
@@ -734,26 +779,25 @@ impl World {
 
     /// After a delete wave: waits until the members hold no object of the namespace and the
     /// host no federated object, which means every finalizer was released. Counts what is left.
-    pub fn wait_deleted(&self, limit: Duration, what: &str) -> (Duration, Tally) {
+    pub fn wait_deleted(&self, member_objects: usize, limit: Duration, what: &str) -> (Duration, Tally) {
         let members: Vec<&str> = self.members.iter().map(String::as_str).collect();
         let started = Instant::now();
-        let mut initial = None;
         loop {
-            let state = self.member_state(&members);
-            let host = self.host_objects();
-            if let Ok(state) = &state {
-                let left: usize = state.values().map(BTreeMap::len).sum();
-                initial.get_or_insert(left);
-                if left == 0 && host.is_empty() {
+            let state = self.member_state(&members, Read::Cached);
+            let host = self.host_objects(Read::Cached);
+            let empty = |s: &State| s.values().all(BTreeMap::is_empty);
+            if state.as_ref().is_ok_and(empty) && host.is_empty() {
+                // Confirmed with consistent reads before it counts.
+                let confirmed = self.member_state(&members, Read::Consistent).is_ok_and(|s| empty(&s))
+                    && self.host_objects(Read::Consistent).is_empty();
+                if confirmed {
+                    let elapsed = started.elapsed();
+                    println!("chaos: {what}: members and host empty after {}", secs(elapsed));
                     let tally = Tally {
-                        checked: initial.unwrap_or(0),
+                        checked: member_objects,
                         ..Tally::default()
                     };
-                    println!(
-                        "chaos: {what}: members and host empty after {}",
-                        secs(started.elapsed())
-                    );
-                    return (started.elapsed(), tally);
+                    return (elapsed, tally);
                 }
             }
             if started.elapsed() >= limit {
@@ -774,7 +818,7 @@ impl World {
                     })
                     .unwrap_or_default();
                 let tally = Tally {
-                    checked: initial.unwrap_or(0),
+                    checked: member_objects,
                     extra: left.len(),
                     finalizers_left: finalized.len(),
                     ..Tally::default()
