@@ -58,7 +58,7 @@ fn member_outage_in_the_middle_of_a_create_wave() {
     let stop_at = rng.between(0.3, 0.7);
     let wave_started = Instant::now();
     let wave = world.spawn_apply(v1.clone());
-    while (wave.done() as f64) < stop_at * n as f64 {
+    while (wave.done() as f64) < stop_at * n as f64 && !wave.finished() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let written_at_stop = wave.done();
