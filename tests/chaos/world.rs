@@ -898,52 +898,47 @@ impl World {
 }
 
 impl Drop for World {
-    /// Leaves nothing behind, also when the scenario failed half-way: releases the
-    /// finalizers of what is left (no controller runs any more) and deletes the namespace
-    /// everywhere.
+    /// Leaves nothing behind, also when the scenario failed half-way (no controller runs any
+    /// more): deletes what is left, then releases its finalizers (in that order: kfed's
+    /// admission policy gives every live federated object its finalizer back), and deletes
+    /// the namespace everywhere.
     fn drop(&mut self) {
         if self.cleaned.get() {
             return;
         }
-        let api = self.fcm_api();
-        let released = self.rt.block_on(async {
-            let list = api.list(&ListParams::default()).await.ok()?;
-            let patch = json!({"metadata": {"finalizers": null}});
-            let params = PatchParams::default();
-            futures::stream::iter(list.items)
-                .map(|o| {
-                    let (api, patch, params) = (&api, &patch, &params);
-                    async move {
-                        let name = o.metadata.name.unwrap_or_default();
-                        let _ = api.patch(&name, params, &Patch::Merge(patch)).await;
-                    }
-                })
-                .buffer_unordered(WRITERS)
-                .collect::<Vec<()>>()
-                .await;
-            Some(())
-        });
-        if released.is_none() {
-            eprintln!("chaos: cleanup could not list what is left in {}", self.ns);
-        }
-        let leftovers = self.tb.kubectl(
-            "host",
-            &["get", "federatednamespace", &self.ns, "-n", &self.ns, "-o", "name"],
+        let fcms = self.fcm_api();
+        let fns: Api<DynamicObject> = Api::namespaced_with(
+            self.host.clone(),
+            &self.ns,
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("types.kubefed.io", "v1beta1", "FederatedNamespace"),
+                "federatednamespaces",
+            ),
         );
-        if leftovers.status.success() && !leftovers.stdout.is_empty() {
-            let _ = self.tb.kubectl(
-                "host",
-                &[
-                    "patch",
-                    "federatednamespace",
-                    &self.ns,
-                    "-n",
-                    &self.ns,
-                    "--type=merge",
-                    "-p",
-                    r#"{"metadata":{"finalizers":null}}"#,
-                ],
-            );
+        for api in [fcms, fns] {
+            let released = self.rt.block_on(async {
+                api.delete_collection(&DeleteParams::default(), &ListParams::default())
+                    .await
+                    .ok()?;
+                let list = api.list(&ListParams::default()).await.ok()?;
+                let patch = json!({"metadata": {"finalizers": null}});
+                let params = PatchParams::default();
+                futures::stream::iter(list.items)
+                    .map(|o| {
+                        let (api, patch, params) = (&api, &patch, &params);
+                        async move {
+                            let name = o.metadata.name.unwrap_or_default();
+                            let _ = api.patch(&name, params, &Patch::Merge(patch)).await;
+                        }
+                    })
+                    .buffer_unordered(WRITERS)
+                    .collect::<Vec<()>>()
+                    .await;
+                Some(())
+            });
+            if released.is_none() {
+                eprintln!("chaos: cleanup could not delete what is left in {}", self.ns);
+            }
         }
         for context in std::iter::once("host".to_string()).chain(self.members.clone()) {
             self.tb.delete_namespace(&context, &self.ns);
