@@ -193,8 +193,8 @@ impl Report {
         }
         if !self.metric_rows.is_empty() {
             md.push_str("\nOperator metrics per phase (deltas of `kfed_*` counters; API-server writes from `apiserver_request_total`):\n\n");
-            md.push_str("| phase | member creates | member updates | member deletes | skipped | member op errors | reconciles (errors) | mean reconcile | kfed host writes (status/finalizer/event) | API writes host / member1 / member2 |\n");
-            md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+            md.push_str("| phase | member creates | member updates | member deletes | skipped | member op errors | reconciles (errors) | mean reconcile | kfed host writes (status/finalizer/event) | API writes host / member1 / member2 | machine CPU busy |\n");
+            md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
             for r in &self.metric_rows {
                 md.push_str(&format!("| {} |\n", r.join(" | ")));
             }
@@ -899,7 +899,35 @@ struct OpSnapshot {
     prom: Prom,
     writes: Writes,
     cpu: f64,
+    /// Busy and total jiffies of the whole machine (/proc/stat).
+    machine: (u64, u64),
     at: Instant,
+}
+
+/// Busy and total jiffies of all CPUs since boot.
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// Share of the machine's CPU time that was busy between two readings.
+fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let total = after.1.saturating_sub(before.1);
+    if total == 0 {
+        return 0.0;
+    }
+    after.0.saturating_sub(before.0) as f64 / total as f64
 }
 
 async fn snapshot(env: &Env, operator: &Operator) -> Result<OpSnapshot> {
@@ -908,6 +936,7 @@ async fn snapshot(env: &Env, operator: &Operator) -> Result<OpSnapshot> {
         prom,
         writes,
         cpu: operator.cpu(env)?,
+        machine: machine_jiffies(),
         at: Instant::now(),
     })
 }
@@ -948,6 +977,7 @@ fn phase_metrics(report: &mut Report, phase: &str, before: &OpSnapshot, after: &
     };
     let cpu = after.cpu - before.cpu;
     let wall = after.at.duration_since(before.at);
+    let busy = busy_share(before.machine, after.machine);
     report.metric_rows.push(vec![
         phase.to_string(),
         format!("{creates}"),
@@ -959,6 +989,7 @@ fn phase_metrics(report: &mut Report, phase: &str, before: &OpSnapshot, after: &
         format!("{mean_reconcile_ms:.0} ms"),
         format!("{status} / {finalizer} / {event}"),
         format!("{} / {} / {}", api[0], api[1], api[2]),
+        format!("{:.0} %", busy * 100.0),
     ]);
     json!({
         "member_creates": creates, "member_updates": updates, "member_deletes": deletes,
@@ -967,7 +998,7 @@ fn phase_metrics(report: &mut Report, phase: &str, before: &OpSnapshot, after: &
         "host_writes_status": status, "host_writes_finalizer": finalizer, "host_writes_event": event,
         "api_writes_host": api[0], "api_writes_member1": api[1], "api_writes_member2": api[2],
         "api_writes_by_resource": writes.json(), "mean_reconcile_ms": mean_reconcile_ms,
-        "operator_cpu_seconds": cpu, "wall_seconds": wall.as_secs_f64(),
+        "operator_cpu_seconds": cpu, "wall_seconds": wall.as_secs_f64(), "machine_cpu_busy": busy,
     })
 }
 
@@ -1611,6 +1642,7 @@ impl Env {
         let deadline = self.deadline();
         let before = all_writes(self).await?;
         let started = Instant::now();
+        let machine_before = machine_jiffies();
         let per_member = MEMBERS.iter().enumerate().map(|(m, name)| {
             let api: Api<ConfigMap> = Api::namespaced(self.member(m).clone(), CEILING_NS);
             async move {
@@ -1638,6 +1670,7 @@ impl Env {
         });
         let results = futures::future::try_join_all(per_member).await?;
         let elapsed = started.elapsed();
+        let busy = busy_share(machine_before, machine_jiffies());
         let after = all_writes(self).await?;
         let objects_per_s = rate(2 * n, elapsed);
         let per: Vec<String> = MEMBERS
@@ -1651,7 +1684,7 @@ impl Env {
             json!({
                 "objects": 2 * n, "seconds": elapsed.as_secs_f64(), "objects_per_second": objects_per_s,
                 "per_member_seconds": results.iter().map(|w| w.elapsed.as_secs_f64()).collect::<Vec<_>>(),
-                "retries": retries,
+                "retries": retries, "machine_cpu_busy": busy,
                 "api_writes_by_resource": after.since(&before).json(),
             }),
         );
@@ -1663,11 +1696,12 @@ impl Env {
                 secs(elapsed)
             ),
             format!(
-                "{} writers and {} QPS (burst {}) per member, both members in parallel ({}); {retries} retries",
+                "{} writers and {} QPS (burst {}) per member, both members in parallel ({}); {retries} retries; machine CPU {:.0} % busy",
                 self.args.writers,
                 self.args.qps,
                 self.args.qps.get().saturating_mul(2),
-                per.join(", ")
+                per.join(", "),
+                busy * 100.0
             ),
         );
         report.json.insert("ceiling_rate".into(), json!(objects_per_s));
@@ -2102,14 +2136,15 @@ impl Env {
             prom: Prom::parse(""),
             writes: all_writes(self).await?,
             cpu: 0.0,
+            machine: machine_jiffies(),
             at: Instant::now(),
         };
         let mut operator = Operator::start(self, "operator-3").await?;
         let deadline = self.deadline();
         let cms: Vec<&View> = views.cms.iter().collect();
+        let ready = operator.wait_ready(Duration::from_secs(60)).await?;
         let (done, timeline) = wait_met_traced(&cms, deadline, "backlog member objects").await?;
         let elapsed = done.saturating_duration_since(operator.spawned);
-        let ready = operator.wait_ready(Duration::from_secs(10)).await?;
         self.wait_settled(views, &operator, deadline).await?;
         let after = snapshot(self, &operator).await?;
         let metrics = phase_metrics(report, "backlog", &before, &after);

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long, default_value = "kube-federation-system")]
     federation_namespace: String,
     /// Concurrent reconciles per federated kind.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: u16,
     /// Requests per second kfed may send to each member cluster (client-side limit).
     #[arg(long, default_value_t = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN))]

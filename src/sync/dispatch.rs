@@ -96,15 +96,26 @@ impl Target<'_> {
         }
     }
 
+    /// True when the synced cache of managed objects does not hold the object.
+    fn absent_from_cache(&self) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|cache| cache.get(&self.cache_key()).is_none())
+    }
+
+    fn cache_key(&self) -> ObjectRef<DynamicObject> {
+        let key = ObjectRef::new_with(self.name, self.kind.target_resource.clone());
+        match self.namespace {
+            Some(ns) => key.within(ns),
+            None => key,
+        }
+    }
+
     /// The member object, from the cache when it holds it, else from the API server
     /// (the cache only holds managed objects; unmanaged ones need a read).
     async fn live(&self, trust_cache_absence: bool) -> Result<Option<DynamicObject>, kube::Error> {
         if let Some(cache) = &self.cache {
-            let mut key = ObjectRef::new_with(self.name, self.kind.target_resource.clone());
-            if let Some(ns) = self.namespace {
-                key = key.within(ns);
-            }
-            if let Some(obj) = cache.get(&key) {
+            if let Some(obj) = cache.get(&self.cache_key()) {
                 return Ok(Some((*obj).clone()));
             }
             if trust_cache_absence {
@@ -136,11 +147,33 @@ pub struct WriteOptions {
     pub adopt: bool,
     /// Leave `spec.replicas` to the member once the object exists.
     pub retain_replicas: bool,
+    /// Nothing was wrong in this cluster last time (or it is new to the object), so an
+    /// object missing from the cache can be created without reading first.
+    pub create_unread: bool,
 }
 
 /// Makes the member object match `desired`, writing only when it does not already.
 pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteOptions) -> Outcome {
     let cluster = target.cluster;
+    // Absent from a synced cache: almost always a new object. A plain (not forced)
+    // apply creates it, saving a read per new member object; it also adopts an
+    // object nobody else owns. An object whose fields others own, a `managed=false`
+    // label among them, makes it conflict, and is then read and judged below (and
+    // read first next time, as the cluster's status then shows a failure).
+    if options.adopt && options.create_unread && target.absent_from_cache() {
+        let mut fresh = desired.clone();
+        stamp_hash(&mut fresh, content_hash(&comparable(&desired, false)));
+        let api = target.api().await;
+        let started = Instant::now();
+        match bounded(api.patch(target.name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&fresh))).await {
+            Ok(_) => return Outcome::ok(cluster, Change::Created).took(started),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => {
+                let message = crate::render::redact(target.kind.target, &fresh, &describe(&e));
+                return Outcome::failed(cluster, ClusterState::CreationFailed, message).took(started);
+            }
+        }
+    }
     let live = match target.live(false).await {
         Ok(live) => live,
         Err(e) => return Outcome::failed(cluster, ClusterState::RetrievalFailed, describe(&e)),
@@ -187,18 +220,7 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
     {
         return Outcome::ok(cluster, Change::None);
     }
-    if let Some(annotations) = desired
-        .pointer_mut("/metadata")
-        .and_then(Value::as_object_mut)
-        .map(|m| m.entry("annotations").or_insert_with(|| Value::Object(Map::new())))
-    {
-        if !annotations.is_object() {
-            *annotations = Value::Object(Map::new());
-        }
-        if let Some(map) = annotations.as_object_mut() {
-            map.insert(HASH_ANNOTATION.into(), Value::String(hash));
-        }
-    }
+    stamp_hash(&mut desired, hash);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let api = target.api().await;
     let started = Instant::now();
@@ -218,6 +240,22 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
         ),
     };
     outcome.took(started)
+}
+
+/// Records the hash of what is applied in the object's annotations.
+fn stamp_hash(desired: &mut Value, hash: String) {
+    if let Some(annotations) = desired
+        .pointer_mut("/metadata")
+        .and_then(Value::as_object_mut)
+        .map(|m| m.entry("annotations").or_insert_with(|| Value::Object(Map::new())))
+    {
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Some(map) = annotations.as_object_mut() {
+            map.insert(HASH_ANNOTATION.into(), Value::String(hash));
+        }
+    }
 }
 
 /// How an object leaves a member.

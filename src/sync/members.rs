@@ -209,7 +209,7 @@ mod tests {
             },
             "spec": {"replicas": 3, "paused": true, "template": {"spec": {"containers": []}}}
         }))
-        .unwrap();
+        .expect("a valid object");
         let owned = owned_fields(&obj);
         prune(&mut obj);
         assert_eq!(owned_fields(&obj), owned);

@@ -66,6 +66,7 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
     let name = obj.name_any();
     let namespace = obj.namespace();
     ensure_finalizer(obj, ctx).await?;
+    let previous = previous_status(obj, ctx);
 
     let members = shared.registry.members();
     let spec = spec_of(obj);
@@ -95,7 +96,7 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
                     (Aggregate::NamespaceNotFederated, BTreeSet::new(), outcomes)
                 }
                 Ok(Decision::Clusters(selected)) => {
-                    let mut outcomes = propagate(obj, ctx, &spec, &members, &selected).await;
+                    let mut outcomes = propagate(obj, ctx, &spec, &members, &selected, previous.as_ref()).await;
                     outcomes.extend(remove_everywhere_except(obj, ctx, &members, &selected).await);
                     (Aggregate::Propagated, selected, outcomes)
                 }
@@ -114,7 +115,6 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
         .collect();
     let converged = aggregate == Aggregate::Propagated && results.iter().all(|r| r.state == ClusterState::Ok);
     let wrote = outcomes.iter().any(|o| o.change != Change::None);
-    let previous = previous_status(obj, ctx);
     let (_, written) = futures::join!(
         publish_events(obj, ctx, previous.as_ref(), &outcomes),
         write_status(obj, ctx, previous.as_ref(), aggregate, &results)
@@ -140,9 +140,12 @@ async fn propagate(
     spec: &Spec,
     members: &[Member],
     selected: &BTreeSet<String>,
+    previous: Option<&FederatedStatus>,
 ) -> Vec<Outcome> {
     let name = obj.name_any();
     let namespace = obj.namespace();
+    let was_failing =
+        |cluster: &str| previous.is_some_and(|p| p.clusters.iter().any(|c| c.name == cluster && c.status.is_some()));
     let source = Source {
         target: ctx.kind.target,
         name: &name,
@@ -153,6 +156,7 @@ async fn propagate(
     let options = WriteOptions {
         adopt: ctx.shared.settings.adopt,
         retain_replicas: ctx.kind.target.scalable && spec.retain_replicas == Some(true),
+        create_unread: true,
     };
     let (name, namespace) = (&name, &namespace);
     let work = members.iter().filter(|m| selected.contains(&m.name)).map(|member| {
@@ -189,6 +193,10 @@ async fn propagate(
                 }
             };
             let target = target(ctx, cluster, client, member.limiter.clone(), name, namespace.as_deref());
+            let options = WriteOptions {
+                create_unread: !was_failing(cluster),
+                ..options
+            };
             let outcome = dispatch::ensure_present(&target, desired, options).await;
             ctx.shared
                 .metrics
@@ -478,18 +486,26 @@ async fn ensure_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), 
 }
 
 /// Removes kfed's finalizer by index, guarded by a `test` so a concurrent change
-/// of the list is never clobbered; the index comes from a fresh read, since the
-/// cached object may be stale.
+/// of the list is never clobbered. The index comes from the cached object, and
+/// from a fresh read when the cache was stale (the `test` failed).
 async fn remove_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), Error> {
-    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+    let Some(index) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
         return Ok(());
+    };
+    match remove_finalizer_at(obj, ctx, index).await {
+        Err(Error::Kube(kube::Error::Api(s))) if s.code == 422 => {}
+        result => return result,
     }
     let Some(fresh) = host_api(obj, ctx).get_opt(&obj.name_any()).await? else {
         return Ok(());
     };
-    let Some(index) = fresh.finalizers().iter().position(|f| f == FINALIZER) else {
-        return Ok(());
-    };
+    match fresh.finalizers().iter().position(|f| f == FINALIZER) {
+        Some(index) => remove_finalizer_at(obj, ctx, index).await,
+        None => Ok(()),
+    }
+}
+
+async fn remove_finalizer_at(obj: &DynamicObject, ctx: &KindContext, index: usize) -> Result<(), Error> {
     let path = format!("/metadata/finalizers/{index}");
     let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
         {"op": "test", "path": path, "value": FINALIZER},
@@ -501,7 +517,7 @@ async fn remove_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), 
         .await
     {
         Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => return Err(e.into()),
     }
     ctx.shared.metrics.host_write(&ctx.kind.label(), "finalizer");
