@@ -53,6 +53,11 @@ pub struct Settings {
 /// Per object: generation, when it was first seen (until measured), whether it needed a write.
 type Progress = (Option<i64>, Option<Instant>, bool);
 
+type WrittenStatus = (Instant, Option<FederatedStatus>, FederatedStatus);
+
+/// How long a written status is remembered; the host cache shows it long before.
+const WRITTEN_STATUS_TTL: Duration = Duration::from_secs(60);
+
 /// State shared by the controllers of every kind.
 pub struct Shared {
     pub host: Client,
@@ -67,9 +72,9 @@ pub struct Shared {
     backoff: Mutex<HashMap<String, u32>>,
     namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
     propagation: Mutex<HashMap<String, Progress>>,
-    /// Per object: the status it carried and the status kfed wrote over it, until
-    /// the host cache shows the write.
-    written_status: Mutex<HashMap<String, (Option<FederatedStatus>, FederatedStatus)>>,
+    /// Per object: when kfed wrote a status, the status it carried and the status
+    /// written over it, until the host cache shows the write (at most a minute).
+    written_status: Mutex<HashMap<String, WrittenStatus>>,
 }
 
 /// What one kind's reconciles see.
@@ -128,7 +133,11 @@ impl Shared {
     /// Remembers a status written over `before`.
     pub fn status_written(&self, key: &str, before: Option<FederatedStatus>, written: FederatedStatus) {
         let mut map = self.written_status.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(key.to_string(), (before, written));
+        // Status events do not start reconciles, so entries are also dropped by age.
+        if map.len() % 1024 == 1023 {
+            map.retain(|_, (at, _, _)| at.elapsed() < WRITTEN_STATUS_TTL);
+        }
+        map.insert(key.to_string(), (Instant::now(), before, written));
     }
 
     /// The object's current status given the `cached` one: what kfed wrote last while
@@ -137,7 +146,9 @@ impl Shared {
     pub fn status_seen(&self, key: &str, cached: Option<FederatedStatus>) -> Option<FederatedStatus> {
         let mut map = self.written_status.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(key) {
-            Some((before, written)) if *before == cached => Some(written.clone()),
+            Some((at, before, written)) if *before == cached && at.elapsed() < WRITTEN_STATUS_TTL => {
+                Some(written.clone())
+            }
             Some(_) => {
                 map.remove(key);
                 cached
@@ -179,12 +190,22 @@ impl Shared {
     }
 }
 
-/// Drops what reconciles never read from cached host objects (managed fields and
-/// kubectl's last-applied copy of the whole object), which is most of their memory.
-fn prune_host_object(obj: &mut DynamicObject) {
+/// Bounds the memory of cached host objects: drops what reconciles never read
+/// (managed fields, kubectl's last-applied copy of the whole object) and keeps
+/// `spec` and `status` as JSON text, parsed when reconciled. A tree of small JSON
+/// maps takes about ten times the memory of its text.
+pub(crate) fn prune_host_object(obj: &mut DynamicObject) {
     obj.metadata.managed_fields = None;
     if let Some(annotations) = obj.metadata.annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    for field in ["spec", "status"] {
+        if let Some(value) = obj.data.get_mut(field)
+            && !value.is_string()
+            && !value.is_null()
+        {
+            *value = serde_json::Value::String(value.to_string());
+        }
     }
 }
 

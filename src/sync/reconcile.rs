@@ -396,9 +396,20 @@ fn removal_for(obj: &DynamicObject, _ctx: &KindContext) -> Result<Removal, Strin
 }
 
 fn spec_of(obj: &DynamicObject) -> Result<Spec, String> {
-    match obj.data.get("spec") {
-        None | Some(Value::Null) => Ok(Spec::default()),
-        Some(spec) => Spec::deserialize(spec).map_err(|e| format!("spec cannot be read: {e}")),
+    match cached_field(obj, "spec") {
+        None => Ok(Spec::default()),
+        Some(spec) => spec.map_err(|e| format!("spec cannot be read: {e}")),
+    }
+}
+
+/// A top-level field of a federated object. The host cache keeps `spec` and
+/// `status` as JSON text (see `sync::prune_host_object`); objects read from the
+/// API server have them as JSON.
+fn cached_field<T: serde::de::DeserializeOwned>(obj: &DynamicObject, field: &str) -> Option<serde_json::Result<T>> {
+    match obj.data.get(field)? {
+        Value::Null => None,
+        Value::String(text) => Some(serde_json::from_str(text)),
+        value => Some(T::deserialize(value)),
     }
 }
 
@@ -535,10 +546,7 @@ fn host_api(obj: &DynamicObject, ctx: &KindContext) -> Api<DynamicObject> {
 /// the cache has not caught up with that write (else every reconcile that follows
 /// closely, e.g. on a member event, would write the same status again).
 fn previous_status(obj: &DynamicObject, ctx: &KindContext) -> Option<FederatedStatus> {
-    let cached: Option<FederatedStatus> = obj
-        .data
-        .get("status")
-        .and_then(|s| serde_json::from_value(s.clone()).ok());
+    let cached: Option<FederatedStatus> = cached_field(obj, "status").and_then(Result::ok);
     ctx.shared.status_seen(&key_of(obj, ctx), cached)
 }
 
@@ -658,4 +666,33 @@ pub fn key_of(obj: &DynamicObject, ctx: &KindContext) -> String {
         obj.namespace().unwrap_or_default(),
         obj.name_any()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pruned_host_objects_read_the_same() {
+        let mut obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedConfigMap",
+            "metadata": {"name": "a", "namespace": "n", "generation": 2,
+                         "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", ORPHAN_ANNOTATION: "true"},
+                         "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {}}]},
+            "spec": {"placement": {"clusters": [{"name": "m1"}]}, "template": {"data": {"k": "v"}},
+                     "overrides": [{"clusterName": "m1", "clusterOverrides": [{"path": "/data/k", "value": "w"}]}]},
+            "status": {"observedGeneration": 2, "conditions": [{"type": "Propagation", "status": "True"}], "clusters": [{"name": "m1"}]}
+        }))
+        .expect("a valid object");
+        let spec = spec_of(&obj).map(|s| (s.template, s.placement, s.overrides));
+        let status: Option<FederatedStatus> = cached_field(&obj, "status").and_then(Result::ok);
+        crate::sync::prune_host_object(&mut obj);
+        assert!(obj.data["spec"].is_string() && obj.data["status"].is_string());
+        assert!(obj.metadata.managed_fields.is_none());
+        assert_eq!(obj.annotations().len(), 1);
+        assert_eq!(spec_of(&obj).map(|s| (s.template, s.placement, s.overrides)), spec);
+        assert_eq!(cached_field(&obj, "status").and_then(Result::ok), status);
+        assert!(status.is_some_and(|s| s.clusters.len() == 1));
+    }
 }
