@@ -425,20 +425,19 @@ impl Controller {
         let child = Command::new(kfed_bin())
             .args(["controller", "--context", "host", "--kubeconfig"])
             .arg(&kubeconfig)
-            .args([
-                "--cluster-health-period",
-                "1s",
-                "--cluster-failure-threshold",
-                "2",
-                "--cluster-health-timeout",
-                "1s",
-            ])
             .args(extra)
-            .args(if extra.contains(&"--metrics-bind-address") {
-                &[][..]
-            } else {
-                &["--metrics-bind-address", "127.0.0.1:0"][..]
-            })
+            // Fast health checks and a free metrics port, unless `extra` sets them.
+            .args(
+                [
+                    ["--cluster-health-period", "1s"],
+                    ["--cluster-failure-threshold", "2"],
+                    ["--cluster-health-timeout", "1s"],
+                    ["--metrics-bind-address", "127.0.0.1:0"],
+                ]
+                .into_iter()
+                .filter(|[flag, _]| !extra.contains(flag))
+                .flatten(),
+            )
             .env("RUST_LOG", "info,kube=warn")
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
