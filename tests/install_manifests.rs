@@ -345,6 +345,8 @@ fn namespaces_are_right(objects: &[Value]) {
         "ClusterRoleBinding",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
     ];
     for o in objects {
         let kind = o["kind"].as_str().expect("kind");
