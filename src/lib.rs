@@ -3,6 +3,7 @@
 pub mod api;
 pub mod cli;
 pub mod cluster;
+pub mod events;
 pub mod metrics;
 pub mod overrides;
 pub mod placement;

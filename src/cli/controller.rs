@@ -129,10 +129,7 @@ pub async fn run(args: Args) -> Result<()> {
         args.federation_namespace.clone(),
         health,
         metrics.clone(),
-        kube::runtime::events::Reporter {
-            controller: "kfed".into(),
-            instance: Some(identity.clone()),
-        },
+        crate::events::Publisher::new(host.clone(), "kfed", Some(identity.clone())),
     ));
     let settings = Settings {
         workers: args.workers,

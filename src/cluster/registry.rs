@@ -11,12 +11,12 @@ use crate::api::KubeFedCluster;
 use crate::cluster::config::{Timeouts, member_config};
 use crate::cluster::health::{self, Health, HealthSettings, Probe, Tracker};
 use crate::cluster::now_rfc3339;
+use crate::events::{EventType, Publisher};
 use crate::metrics::Metrics;
 use futures::{StreamExt, future};
 use governor::Quota;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
@@ -220,14 +220,14 @@ fn refresh(entry: &mut Entry) -> bool {
 }
 
 /// Runs the registry until the process stops: watches, client rebuilds, probes, status
-/// writes and Events (as `reporter`) when a cluster's readiness changes.
+/// writes and Events (through `events`) when a cluster's readiness changes.
 pub async fn run(
     registry: Arc<Registry>,
     host: Client,
     namespace: String,
     settings: HealthSettings,
     metrics: Arc<Metrics>,
-    reporter: Reporter,
+    events: Publisher,
 ) {
     let timeouts = Timeouts {
         connect: settings.timeout,
@@ -264,7 +264,7 @@ pub async fn run(
             future::ready(())
         })
     };
-    let events = Events { host, reporter };
+    let events = Events { publisher: events };
     let probe_loop = probe_forever(registry, clusters, clusters_api, settings, metrics, events);
     futures::join!(sync_loop, probe_loop);
 }
@@ -403,28 +403,20 @@ fn short(text: &str) -> String {
 
 /// Where Events about clusters go.
 struct Events {
-    host: Client,
-    reporter: Reporter,
+    publisher: Publisher,
 }
 
 impl Events {
     /// Publishes one Event about `cluster` for its new `Ready` condition.
     async fn announce(&self, cluster: &KubeFedCluster, (status, reason, message): &ReadyCondition) {
-        let event = Event {
-            type_: if status == "True" {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            },
-            reason: reason.clone(),
-            note: Some(message.chars().take(1000).collect()),
-            action: "Probe".into(),
-            secondary: None,
+        let type_ = if status == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
         };
-        // A fresh recorder each time: a shared one would fold a later Event with the same
-        // reason into the earlier one, keeping the earlier message.
-        let recorder = Recorder::new(self.host.clone(), self.reporter.clone());
-        if let Err(e) = recorder.publish(&event, &cluster.object_ref(&())).await {
+        let note = message.chars().take(1000).collect();
+        let reference = cluster.object_ref(&());
+        if let Err(e) = self.publisher.publish(&reference, type_, reason, "Probe", note).await {
             warn!(cluster = %cluster.name_any(), error = %e, "publishing an Event failed");
         }
     }

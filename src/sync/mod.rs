@@ -2,7 +2,6 @@
 //! all running the same reconcile over `DynamicObject`s.
 
 pub mod dispatch;
-pub mod events;
 pub mod fields;
 pub mod kinds;
 pub mod members;
@@ -66,7 +65,7 @@ pub struct Shared {
     pub kinds: Vec<Arc<Kind>>,
     pub host_stores: Vec<Store<DynamicObject>>,
     pub triggers: Vec<Trigger>,
-    pub events: events::Publisher,
+    pub events: crate::events::Publisher,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     backoff: Mutex<HashMap<String, u32>>,
@@ -270,7 +269,7 @@ pub async fn run(
     }
     let members = Arc::new(MemberCaches::new(kinds.clone(), triggers.clone()));
     let shared = Arc::new(Shared {
-        events: events::Publisher::new(host.clone(), "kfed", settings.instance.clone()),
+        events: crate::events::Publisher::new(host.clone(), "kfed", settings.instance.clone()),
         host,
         registry: registry.clone(),
         members: members.clone(),

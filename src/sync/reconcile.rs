@@ -3,11 +3,11 @@
 
 use crate::api::{ClusterOverride, FederatedStatus, Placement};
 use crate::cluster::{Member, now_rfc3339};
+use crate::events::EventType;
 use crate::overrides;
 use crate::placement::{self, Decision, NamespacePlacement};
 use crate::render::{self, Source};
 use crate::sync::dispatch::{self, Change, Outcome, Removal, Target, WriteOptions};
-use crate::sync::events::EventType;
 use crate::sync::status::{self, Aggregate, ClusterResult, ClusterState};
 use crate::sync::{Error, FIELD_MANAGER, FINALIZER, KindContext};
 use futures::future::join_all;

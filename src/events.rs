@@ -1,10 +1,12 @@
-//! Events on federated objects (`events.k8s.io/v1`), one create per Event.
+//! Events on federated objects and KubeFedClusters (`events.k8s.io/v1`), one
+//! create per Event.
 //!
 //! kube-runtime's `Recorder` keeps every Event of the last six minutes to count
 //! repeats, and scans that cache under a lock on each publish: in a wave of
 //! 10,000 objects that is 10,000 cached Events and a lock every worker waits on.
-//! kfed's Events are already one per change or failure transition, so repeats
-//! are rare and need no series.
+//! It would also fold a later Event with the same reason into the earlier one,
+//! keeping the earlier message. kfed's Events are already one per change or
+//! failure transition, so repeats are rare and need no series.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
