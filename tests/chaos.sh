@@ -5,7 +5,7 @@
 # The testbed is always stopped and purged again on exit.
 #   make chaos                          a run with a fresh seed (printed per scenario)
 #   make chaos KFED_CHAOS_SEED=12345    replay the random moments of an earlier run
-# Summary: target/chaos/summary.txt (printed at the end); operator logs: target/chaos-*-controller.log.
+# Summary: target/chaos/summary.txt (printed at the end); operator logs: target/tmp/chaos-*-controller.log.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"

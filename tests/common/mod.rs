@@ -14,6 +14,14 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Cargo's directory for files of integration tests (`<target dir>/tmp`, wherever
+/// CARGO_TARGET_DIR puts it): controller logs and the operator's token kubeconfig.
+pub fn scratch_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
 /// The running testbed, found through `KFED_TESTBED_KUBECONFIG` or `<repo>/.testbed/kubeconfig`.
 pub struct Testbed {
     pub kubeconfig: PathBuf,
@@ -386,9 +394,7 @@ impl Testbed {
             "contexts": [{ "name": "host", "context": { "cluster": "host", "user": OPERATOR_SERVICE_ACCOUNT } }],
             "current-context": "host",
         });
-        let path = repo_root()
-            .join("target")
-            .join(format!("operator-{}.kubeconfig", std::process::id()));
+        let path = scratch_dir().join(format!("operator-{}.kubeconfig", std::process::id()));
         write_private(&path, &serde_json::to_string_pretty(&kubeconfig).expect("JSON"));
         path
     }
@@ -418,7 +424,7 @@ pub struct Controller {
 impl Controller {
     /// Starts the controller with fast health checks plus `extra` flags.
     pub fn start(tb: &Testbed, name: &str, extra: &[&str]) -> Controller {
-        let log = repo_root().join("target").join(format!("{name}-controller.log"));
+        let log = scratch_dir().join(format!("{name}-controller.log"));
         // As in a real install: the operator's own least-privilege identity, never admin.
         let kubeconfig = tb.operator_kubeconfig();
         let file = std::fs::File::create(&log).expect("log file");
