@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Controller, Testbed, eventually, propagation};
+use common::{Controller, Testbed, eventually, message, propagation};
 use kfed_codegen::{CATALOG, Scope};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -209,13 +209,6 @@ fn wait_status(tb: &Testbed, resource: &str, name: &str, expect: &[(&str, &str)]
         let all_ok = expect.iter().all(|(_, s)| s.is_empty());
         (clusters == want && condition.as_deref() == Some(if all_ok { "True" } else { "False" })).then_some(obj)
     })
-}
-
-fn message(obj: &Value) -> String {
-    obj["status"]["conditions"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Controller, Testbed, eventually, free_port, propagation};
+use common::{Controller, Testbed, eventually, free_port, message, propagation};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -74,14 +74,6 @@ fn http_get(port: u16, path: &str) -> String {
     stream.read_to_string(&mut response).expect("response");
     assert!(response.starts_with("HTTP/1.1 200"), "GET {path}: {response}");
     response
-}
-
-/// The message of the Propagation condition.
-fn message(obj: &Value) -> String {
-    obj["status"]["conditions"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[test]

@@ -514,6 +514,16 @@ pub fn propagation(obj: &serde_json::Value) -> (Option<String>, Vec<(String, Str
     (condition, clusters)
 }
 
+/// The message of a federated object's `Propagation` condition ("" when none).
+pub fn message(obj: &serde_json::Value) -> String {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Propagation"))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// True when every field of `expected` is present and equal in `actual` (lists element-wise).
 pub fn contains(actual: &serde_json::Value, expected: &serde_json::Value) -> bool {
     use serde_json::Value;
