@@ -96,6 +96,26 @@ impl Target<'_> {
         }
     }
 
+    /// Server-side applies `desired` as kfed; `force` takes over fields others own.
+    /// Also returns when the request was sent (after the rate limit).
+    async fn apply(&self, desired: &Value, force: bool) -> (Result<(), kube::Error>, Instant) {
+        let params = PatchParams {
+            force,
+            ..PatchParams::apply(FIELD_MANAGER)
+        };
+        let api = self.api().await;
+        let started = Instant::now();
+        let result = bounded(api.patch(self.name, &params, &Patch::Apply(desired))).await;
+        (result.map(drop), started)
+    }
+
+    /// The outcome of a failed write. API servers quote ill-typed values back in
+    /// their errors: never a Secret's (status, Events, logs).
+    fn write_failed(&self, state: ClusterState, desired: &Value, e: &kube::Error) -> Outcome {
+        let message = crate::render::redact(self.kind.target, desired, &describe(e));
+        Outcome::failed(self.cluster, state, message)
+    }
+
     /// True when the synced cache of managed objects does not hold the object.
     fn absent_from_cache(&self) -> bool {
         self.cache
@@ -163,14 +183,14 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
     if options.adopt && options.create_unread && target.absent_from_cache() {
         let mut fresh = desired.clone();
         stamp_hash(&mut fresh, content_hash(&comparable(&desired, false)));
-        let api = target.api().await;
-        let started = Instant::now();
-        match bounded(api.patch(target.name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&fresh))).await {
-            Ok(_) => return Outcome::ok(cluster, Change::Created).took(started),
+        let (result, started) = target.apply(&fresh, false).await;
+        match result {
+            Ok(()) => return Outcome::ok(cluster, Change::Created).took(started),
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => {
-                let message = crate::render::redact(target.kind.target, &fresh, &describe(&e));
-                return Outcome::failed(cluster, ClusterState::CreationFailed, message).took(started);
+                return target
+                    .write_failed(ClusterState::CreationFailed, &fresh, &e)
+                    .took(started);
             }
         }
     }
@@ -221,23 +241,12 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
         return Outcome::ok(cluster, Change::None);
     }
     stamp_hash(&mut desired, hash);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let api = target.api().await;
-    let started = Instant::now();
-    let outcome = match bounded(api.patch(target.name, &params, &Patch::Apply(&desired))).await {
-        Ok(_) if live.is_none() => Outcome::ok(cluster, Change::Created),
-        Ok(_) => Outcome::ok(cluster, Change::Updated),
-        // API servers quote ill-typed values back: never a Secret's (status, Events).
-        Err(e) if live.is_none() => Outcome::failed(
-            cluster,
-            ClusterState::CreationFailed,
-            crate::render::redact(target.kind.target, &desired, &describe(&e)),
-        ),
-        Err(e) => Outcome::failed(
-            cluster,
-            ClusterState::UpdateFailed,
-            crate::render::redact(target.kind.target, &desired, &describe(&e)),
-        ),
+    let (result, started) = target.apply(&desired, true).await;
+    let outcome = match result {
+        Ok(()) if live.is_none() => Outcome::ok(cluster, Change::Created),
+        Ok(()) => Outcome::ok(cluster, Change::Updated),
+        Err(e) if live.is_none() => target.write_failed(ClusterState::CreationFailed, &desired, &e),
+        Err(e) => target.write_failed(ClusterState::UpdateFailed, &desired, &e),
     };
     outcome.took(started)
 }
