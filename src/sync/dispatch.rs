@@ -7,12 +7,13 @@ use crate::render::MANAGED_LABEL;
 use crate::sync::FIELD_MANAGER;
 use crate::sync::fields;
 use crate::sync::kinds::Kind;
+use crate::sync::member_object::MemberObject;
 use crate::sync::status::{ClusterResult, ClusterState};
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::Store;
-use kube::{Client, ResourceExt};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -77,7 +78,7 @@ pub struct Target<'a> {
     pub name: &'a str,
     pub namespace: Option<&'a str>,
     /// The synced cache of managed objects of this kind in this cluster, if any.
-    pub cache: Option<Store<DynamicObject>>,
+    pub cache: Option<Store<MemberObject>>,
     /// The member's client-side rate limit; every request waits for it.
     pub limiter: Arc<RateLimiter>,
 }
@@ -123,8 +124,8 @@ impl Target<'_> {
             .is_some_and(|cache| cache.get(&self.cache_key()).is_none())
     }
 
-    fn cache_key(&self) -> ObjectRef<DynamicObject> {
-        let key = ObjectRef::new_with(self.name, self.kind.target_resource.clone());
+    fn cache_key(&self) -> ObjectRef<MemberObject> {
+        let key = ObjectRef::new_with(self.name, ());
         match self.namespace {
             Some(ns) => key.within(ns),
             None => key,
@@ -133,17 +134,18 @@ impl Target<'_> {
 
     /// The member object, from the cache when it holds it, else from the API server
     /// (the cache only holds managed objects; unmanaged ones need a read).
-    async fn live(&self, trust_cache_absence: bool) -> Result<Option<DynamicObject>, kube::Error> {
+    async fn live(&self, trust_cache_absence: bool) -> Result<Option<Arc<MemberObject>>, kube::Error> {
         if let Some(cache) = &self.cache {
             if let Some(obj) = cache.get(&self.cache_key()) {
-                return Ok(Some((*obj).clone()));
+                return Ok(Some(obj));
             }
             if trust_cache_absence {
                 return Ok(None);
             }
         }
         let api = self.api().await;
-        bounded(api.get_opt(self.name)).await
+        let obj = bounded(api.get_opt(self.name)).await?;
+        Ok(obj.map(|o| Arc::new(MemberObject::from(o))))
     }
 }
 
@@ -199,14 +201,14 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
         Err(e) => return Outcome::failed(cluster, ClusterState::RetrievalFailed, describe(&e)),
     };
     if let Some(obj) = &live {
-        if obj.metadata.deletion_timestamp.is_some() {
+        if obj.deleting {
             return Outcome::failed(
                 cluster,
                 ClusterState::WaitingForRemoval,
                 "the member object is being deleted; it is recreated once gone",
             );
         }
-        match obj.labels().get(MANAGED_LABEL).map(String::as_str) {
+        match obj.managed.as_deref() {
             Some("true") => {}
             Some("false") => {
                 return Outcome::failed(
@@ -229,14 +231,14 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
     let mut desired = desired;
     let retained = options.retain_replicas && live.is_some();
     if retained {
-        retain_replicas(&mut desired, live.as_ref());
+        retain_replicas(&mut desired, live.as_deref());
     }
     let comparable = comparable(&desired, retained);
     let hash = content_hash(&comparable);
     if let Some(obj) = &live
-        && obj.labels().get(MANAGED_LABEL).map(String::as_str) == Some("true")
-        && obj.annotations().get(HASH_ANNOTATION) == Some(&hash)
-        && fields::covers(&owned_fields(obj), &comparable)
+        && obj.is_managed()
+        && obj.hash.as_deref() == Some(hash.as_str())
+        && fields::covers(&obj.owned_fields(), &comparable)
     {
         return Outcome::ok(cluster, Change::None);
     }
@@ -287,10 +289,10 @@ pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -
     let Some(obj) = live else {
         return Outcome::ok(cluster, Change::None);
     };
-    if obj.labels().get(MANAGED_LABEL).map(String::as_str) != Some("true") {
+    if !obj.is_managed() {
         return Outcome::ok(cluster, Change::None); // not ours
     }
-    if obj.metadata.deletion_timestamp.is_some() {
+    if obj.deleting {
         return if wait {
             Outcome::failed(
                 cluster,
@@ -346,12 +348,12 @@ fn delete_outcome(
 /// Under `retainReplicas`, the member's replicas win: keep the live value while
 /// kfed still owns the field (so applying does not drop it), otherwise leave the
 /// field out so whoever scaled it keeps it.
-fn retain_replicas(desired: &mut Value, live: Option<&DynamicObject>) {
+fn retain_replicas(desired: &mut Value, live: Option<&MemberObject>) {
     let Some(spec) = desired.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    let live_replicas = live.and_then(|l| l.data.pointer("/spec/replicas").cloned());
-    let kfed_owns = live.is_some_and(|l| owned_fields(l).pointer("/f:spec/f:replicas").is_some());
+    let live_replicas = live.and_then(|l| l.replicas.clone());
+    let kfed_owns = live.is_some_and(|l| l.owned_fields().pointer("/f:spec/f:replicas").is_some());
     match live_replicas {
         Some(replicas) if kfed_owns => {
             spec.insert("replicas".into(), replicas);
@@ -372,23 +374,6 @@ fn comparable(desired: &Value, retained: bool) -> Value {
         annotations.remove(HASH_ANNOTATION);
     }
     v
-}
-
-/// kfed's `fieldsV1` in the object's managed fields (empty when it owns nothing).
-/// Member caches keep it as JSON text (see `members::prune`).
-pub(crate) fn owned_fields(obj: &DynamicObject) -> Value {
-    let fields = obj
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .find(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"))
-        .and_then(|f| f.fields_v1.as_ref());
-    match fields.map(|f| &f.0) {
-        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
-        Some(tree) => tree.clone(),
-        None => Value::Null,
-    }
 }
 
 /// A stable hash of a JSON value (keys sorted), hex, 16 bytes.

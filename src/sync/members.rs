@@ -9,18 +9,17 @@
 
 use crate::cluster::Registry;
 use crate::render::MANAGED_LABEL;
-use crate::sync::FIELD_MANAGER;
-use crate::sync::dispatch::HASH_ANNOTATION;
 use crate::sync::kinds::Kind;
-use futures::StreamExt;
+use crate::sync::member_object::MemberObject;
 use futures::channel::mpsc::UnboundedSender;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
+use futures::{StreamExt, TryStreamExt};
+use kube::Client;
 use kube::api::Api;
 use kube::core::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::Event;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::task::JoinHandle;
@@ -31,7 +30,7 @@ pub type Trigger = UnboundedSender<ObjectRef<DynamicObject>>;
 
 struct ClusterWatches {
     client_id: u64,
-    stores: Vec<Store<DynamicObject>>,
+    stores: Vec<Store<MemberObject>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -58,7 +57,7 @@ impl MemberCaches {
     }
 
     /// The cache of `kind` in `cluster`, once it has been filled by a complete list.
-    pub fn synced_store(&self, cluster: &str, kind: usize) -> Option<Store<DynamicObject>> {
+    pub fn synced_store(&self, cluster: &str, kind: usize) -> Option<Store<MemberObject>> {
         let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
         let store = clusters.get(cluster)?.stores.get(kind)?.clone();
         futures::FutureExt::now_or_never(store.wait_until_ready())
@@ -127,24 +126,22 @@ impl MemberCaches {
         }
     }
 
-    fn watch(&self, cluster: &str, client: Client, kind: &Arc<Kind>) -> (Store<DynamicObject>, JoinHandle<()>) {
+    fn watch(&self, cluster: &str, client: Client, kind: &Arc<Kind>) -> (Store<MemberObject>, JoinHandle<()>) {
         let api: Api<DynamicObject> = Api::all_with(client, &kind.target_resource);
-        let writer = reflector::store::Writer::new(kind.target_resource.clone());
+        let writer = reflector::store::Writer::new(());
         let store = writer.as_reader();
         let trigger = self.triggers[kind.index].clone();
         let kind = kind.clone();
         let cluster = cluster.to_string();
         let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
         let task = tokio::spawn(async move {
-            watcher(api, config)
-                .default_backoff()
-                .modify(prune)
-                .reflect(writer)
+            let events = watcher(api, config).default_backoff().map_ok(compact);
+            reflector::reflector(writer, events)
                 .touched_objects()
                 .for_each(|event| {
                     match event {
                         Ok(obj) => {
-                            let _ = trigger.unbounded_send(kind.federated_ref(&obj.name_any(), obj.namespace().as_deref()));
+                            let _ = trigger.unbounded_send(kind.federated_ref(&obj.name, obj.namespace.as_deref()));
                         }
                         Err(e) => warn!(cluster = %cluster, kind = %kind.target.kind, error = %e, "member watch failed; retrying"),
                     }
@@ -156,67 +153,13 @@ impl MemberCaches {
     }
 }
 
-/// Keeps only what the sync controller reads, to bound memory: identity, the
-/// managed label, kfed's hash annotation, kfed's managed fields and `spec.replicas`.
-fn prune(obj: &mut DynamicObject) {
-    let meta = &mut obj.metadata;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|k, _| k == HASH_ANNOTATION);
-    }
-    if let Some(labels) = meta.labels.as_mut() {
-        labels.retain(|k, _| k == MANAGED_LABEL);
-    }
-    if let Some(fields) = meta.managed_fields.as_mut() {
-        fields.retain(|f| f.manager.as_deref() == Some(FIELD_MANAGER) && f.operation.as_deref() == Some("Apply"));
-        // As one JSON string: a tree of small maps costs ~20 times its text in memory.
-        for entry in fields.iter_mut() {
-            entry.time = None;
-            if let Some(FieldsV1(tree)) = entry.fields_v1.as_mut()
-                && !tree.is_string()
-            {
-                *tree = serde_json::Value::String(tree.to_string());
-            }
-        }
-    }
-    meta.owner_references = None;
-    let replicas = obj.data.pointer("/spec/replicas").cloned();
-    obj.data = match replicas {
-        Some(r) => serde_json::json!({ "spec": { "replicas": r } }),
-        None => serde_json::json!({}),
-    };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sync::dispatch::owned_fields;
-    use serde_json::json;
-
-    #[test]
-    fn pruning_keeps_what_dispatch_compares() {
-        let mut obj: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {
-                "name": "web", "namespace": "a", "resourceVersion": "7",
-                "labels": {MANAGED_LABEL: "true", "app": "web"},
-                "annotations": {HASH_ANNOTATION: "h1", "note": "x"},
-                "managedFields": [
-                    {"manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "apps/v1", "time": "2026-01-01T00:00:00Z",
-                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {}}}}},
-                    {"manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1",
-                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:paused": {}}}}
-                ]
-            },
-            "spec": {"replicas": 3, "paused": true, "template": {"spec": {"containers": []}}}
-        }))
-        .expect("a valid object");
-        let owned = owned_fields(&obj);
-        prune(&mut obj);
-        assert_eq!(owned_fields(&obj), owned);
-        assert_eq!(owned["f:spec"]["f:replicas"], json!({}));
-        assert_eq!(obj.data, json!({"spec": {"replicas": 3}}));
-        assert_eq!(obj.labels().len(), 1);
-        assert_eq!(obj.annotations().get(HASH_ANNOTATION).map(String::as_str), Some("h1"));
-        assert_eq!(obj.metadata.managed_fields.as_ref().map(Vec::len), Some(1));
+/// The watch event with its object reduced to what the sync controller compares.
+fn compact(event: Event<DynamicObject>) -> Event<MemberObject> {
+    match event {
+        Event::Apply(obj) => Event::Apply(obj.into()),
+        Event::Delete(obj) => Event::Delete(obj.into()),
+        Event::Init => Event::Init,
+        Event::InitApply(obj) => Event::InitApply(obj.into()),
+        Event::InitDone => Event::InitDone,
     }
 }

@@ -4,6 +4,7 @@
 pub mod dispatch;
 pub mod fields;
 pub mod kinds;
+pub mod member_object;
 pub mod members;
 pub mod reconcile;
 pub mod status;
