@@ -208,8 +208,19 @@ fn resolve(doc: &Value, tokens: &[String], op: Op) -> Result<String, String> {
 }
 
 /// Resolves an array index token; `insert` allows the position just past the end.
+/// Only canonical decimals are indexes (RFC 6901: no leading zeros or `+`), so
+/// `00` or `+1` is refused instead of silently meaning `0` or `1`.
 fn array_index(token: &str, len: usize, insert: bool) -> Result<usize, String> {
-    let parsed: i64 = token.parse().map_err(|_| format!("{token:?} is not an array index"))?;
+    let not_an_index = || format!("{token:?} is not an array index");
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && token != "-0";
+    if !canonical {
+        return Err(not_an_index());
+    }
+    let parsed: i64 = token.parse().map_err(|_| not_an_index())?;
     let slots = if insert { len + 1 } else { len } as i64;
     let index = if parsed < 0 { parsed + slots } else { parsed };
     if index < 0 || index >= slots {
@@ -405,6 +416,21 @@ mod tests {
                 "dash for replace fails",
                 json!([{"path": format!("{args}/-"), "value": "x"}]),
                 Err("\"-\" is not an array index"),
+            ),
+            (
+                "leading zero is not an index",
+                json!([{"path": format!("{args}/00"), "value": "x"}]),
+                Err("\"00\" is not an array index"),
+            ),
+            (
+                "plus sign is not an index",
+                json!([{"path": format!("{args}/+1"), "value": "x"}]),
+                Err("\"+1\" is not an array index"),
+            ),
+            (
+                "minus zero is not an index",
+                json!([{"path": format!("{args}/-0"), "value": "x"}]),
+                Err("\"-0\" is not an array index"),
             ),
             (
                 "non-numeric index fails",
