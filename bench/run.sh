@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the propagation benchmark (benches/propagation.rs) on a dedicated
+# `make bench`: the propagation benchmark (benches/propagation/main.rs) on a dedicated
 # testbed. Builds the release operator, starts host + 2 members in
 # .testbed-bench (ports from 18440, apart from the default testbed's 16440),
 # runs the bench and always stops that testbed again. Arguments go to the bench:

@@ -40,6 +40,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
+mod cpu;
+
 const NS: &str = "bench";
 const CEILING_NS: &str = "bench-ceiling";
 const MEMBERS: [&str; 2] = ["member1", "member2"];
@@ -156,6 +158,8 @@ struct Report {
     rows: Vec<(String, String, String)>,
     /// Operator metrics per phase: phase, member creates, updates, deletes, skips, errors, reconciles, host writes
     metric_rows: Vec<Vec<String>>,
+    /// CPU milliseconds per federated object: phase, one column per part, total
+    cpu_rows: Vec<Vec<String>>,
     /// name, passed, detail
     checks: Vec<(String, bool, String)>,
     failures: Vec<String>,
@@ -182,7 +186,7 @@ impl Report {
 
     fn markdown(&self, machine: &[(String, String)]) -> String {
         let mut md = String::from("# kfed propagation benchmark\n\n");
-        md.push_str("Produced by `make bench` (`bench/run.sh`, `benches/propagation.rs`).\n\n");
+        md.push_str("Produced by `make bench` (`bench/run.sh`, `benches/propagation/main.rs`).\n\n");
         md.push_str("| setting | value |\n|---|---|\n");
         for (k, v) in machine {
             md.push_str(&format!("| {k} | {v} |\n"));
@@ -196,6 +200,14 @@ impl Report {
             md.push_str("| phase | member creates | member updates | member deletes | skipped | member op errors | reconciles (errors) | mean reconcile | kfed host writes (status/finalizer/event) | API writes host / member1 / member2 | machine CPU busy |\n");
             md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
             for r in &self.metric_rows {
+                md.push_str(&format!("| {} |\n", r.join(" | ")));
+            }
+        }
+        if !self.cpu_rows.is_empty() {
+            md.push_str("\nCPU per federated object in ms, by process (from /proc; the ceiling's object is its 2 member objects), which shows what bounds the ratio to the ceiling on a machine all of them share:\n\n");
+            md.push_str(&format!("| phase | {} | total |\n", cpu::PARTS.join(" | ")));
+            md.push_str(&format!("|---|{}---:|\n", "---:|".repeat(cpu::PARTS.len())));
+            for r in &self.cpu_rows {
                 md.push_str(&format!("| {} |\n", r.join(" | ")));
             }
         }
@@ -246,6 +258,8 @@ struct Env {
     wave_timeout: Duration,
     log_dir: PathBuf,
     clk_tck: f64,
+    /// The testbed's processes, for CPU time per part.
+    testbed: cpu::Testbed,
 }
 
 async fn run(args: Args) -> i32 {
@@ -411,7 +425,15 @@ async fn bench(args: Args, report: &mut Report, machine: &mut Vec<(String, Strin
         args.deployments, args.qps, args.workers, version.git_version
     ));
 
+    let testbed = cpu::Testbed::load(&kubeconfig);
+    if testbed.is_empty() {
+        machine.push((
+            "CPU per part".into(),
+            "no testbed state.json next to the kubeconfig: only the operator and the bench are accounted".into(),
+        ));
+    }
     let env = Env {
+        testbed,
         args,
         kubeconfig,
         kfed,
@@ -580,19 +602,6 @@ impl Env {
     fn member(&self, i: usize) -> &Client {
         &self.members[i]
     }
-}
-
-fn proc_stat_cpu(pid: u32, clk_tck: f64) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("/proc/{pid}/stat"))?;
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, a)| a)
-        .context("malformed /proc/pid/stat")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Field 3 (state) is the first after the command; utime and stime are fields 14 and 15.
-    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
-    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
-    Ok((utime + stime) / clk_tck)
 }
 
 fn proc_status_kb(pid: u32, field: &str) -> Result<u64> {
@@ -866,7 +875,7 @@ impl Operator {
     }
 
     fn cpu(&self, env: &Env) -> Result<f64> {
-        proc_stat_cpu(self.pid, env.clk_tck)
+        cpu::process_cpu(self.pid, env.clk_tck)
     }
 
     /// SIGTERM, then wait for a clean exit; returns how long the shutdown took.
@@ -899,6 +908,8 @@ struct OpSnapshot {
     prom: Prom,
     writes: Writes,
     cpu: f64,
+    /// CPU seconds of every part of the testbed, the operator and the bench.
+    parts: cpu::Sample,
     /// Busy and total jiffies of the whole machine (/proc/stat).
     machine: (u64, u64),
     at: Instant,
@@ -932,10 +943,12 @@ fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
 
 async fn snapshot(env: &Env, operator: &Operator) -> Result<OpSnapshot> {
     let (prom, writes) = tokio::try_join!(operator.metrics(), all_writes(env))?;
+    let cpu = operator.cpu(env)?;
     Ok(OpSnapshot {
         prom,
         writes,
-        cpu: operator.cpu(env)?,
+        cpu,
+        parts: env.testbed.sample(cpu, env.clk_tck),
         machine: machine_jiffies(),
         at: Instant::now(),
     })
@@ -951,7 +964,9 @@ fn per_object(metrics: &Value, objects: usize) -> String {
     )
 }
 
-fn phase_metrics(report: &mut Report, phase: &str, before: &OpSnapshot, after: &OpSnapshot) -> Value {
+/// The phase's row of the metrics table and of the CPU table (per federated
+/// object, when `objects` is not 0), and its figures for the JSON.
+fn phase_metrics(report: &mut Report, phase: &str, objects: usize, before: &OpSnapshot, after: &OpSnapshot) -> Value {
     let d = |name: &str, labels: &[(&str, &str)]| after.prom.sum(name, labels) - before.prom.sum(name, labels);
     let ops = "kfed_member_operations_total";
     let creates = d(ops, &[("operation", "create"), ("result", "success")]);
@@ -978,6 +993,10 @@ fn phase_metrics(report: &mut Report, phase: &str, before: &OpSnapshot, after: &
     let cpu = after.cpu - before.cpu;
     let wall = after.at.duration_since(before.at);
     let busy = busy_share(before.machine, after.machine);
+    let parts = after.parts.since(&before.parts);
+    if objects > 0 {
+        report.cpu_rows.push(cpu_row(phase, objects, &parts));
+    }
     report.metric_rows.push(vec![
         phase.to_string(),
         format!("{creates}"),
@@ -999,7 +1018,14 @@ fn phase_metrics(report: &mut Report, phase: &str, before: &OpSnapshot, after: &
         "api_writes_host": api[0], "api_writes_member1": api[1], "api_writes_member2": api[2],
         "api_writes_by_resource": writes.json(), "mean_reconcile_ms": mean_reconcile_ms,
         "operator_cpu_seconds": cpu, "wall_seconds": wall.as_secs_f64(), "machine_cpu_busy": busy,
+        "cpu_seconds_by_part": parts.json(),
     })
+}
+
+fn cpu_row(phase: &str, objects: usize, parts: &cpu::Sample) -> Vec<String> {
+    let mut row = vec![phase.to_string()];
+    row.extend(parts.row_per_object(objects));
+    row
 }
 
 // ---------------------------------------------------------------------------
@@ -1643,6 +1669,7 @@ impl Env {
         let before = all_writes(self).await?;
         let started = Instant::now();
         let machine_before = machine_jiffies();
+        let parts_before = self.testbed.sample(0.0, self.clk_tck);
         let per_member = MEMBERS.iter().enumerate().map(|(m, name)| {
             let api: Api<ConfigMap> = Api::namespaced(self.member(m).clone(), CEILING_NS);
             async move {
@@ -1671,6 +1698,8 @@ impl Env {
         let results = futures::future::try_join_all(per_member).await?;
         let elapsed = started.elapsed();
         let busy = busy_share(machine_before, machine_jiffies());
+        let parts = self.testbed.sample(0.0, self.clk_tck).since(&parts_before);
+        report.cpu_rows.push(cpu_row("ceiling", n, &parts));
         let after = all_writes(self).await?;
         let objects_per_s = rate(2 * n, elapsed);
         let per: Vec<String> = MEMBERS
@@ -1684,7 +1713,7 @@ impl Env {
             json!({
                 "objects": 2 * n, "seconds": elapsed.as_secs_f64(), "objects_per_second": objects_per_s,
                 "per_member_seconds": results.iter().map(|w| w.elapsed.as_secs_f64()).collect::<Vec<_>>(),
-                "retries": retries, "machine_cpu_busy": busy,
+                "retries": retries, "machine_cpu_busy": busy, "cpu_seconds_by_part": parts.json(),
                 "api_writes_by_resource": after.since(&before).json(),
             }),
         );
@@ -1752,7 +1781,7 @@ impl Env {
         // Status writes trail the member writes; the metrics cover both.
         self.wait_settled(views, operator, deadline).await?;
         let after = snapshot(self, operator).await?;
-        let metrics = phase_metrics(report, "create wave", &before, &after);
+        let metrics = phase_metrics(report, "create wave", n, &before, &after);
         let objects_per_s = rate(2 * n, elapsed);
         let ratio = objects_per_s / Self::ceiling_rate(report).max(1e-9);
         report.set(
@@ -1891,7 +1920,7 @@ impl Env {
         let elapsed = done.saturating_duration_since(started);
         self.wait_settled(views, operator, deadline).await?;
         let after = snapshot(self, operator).await?;
-        let metrics = phase_metrics(report, "update wave", &before, &after);
+        let metrics = phase_metrics(report, "update wave", n, &before, &after);
         let objects_per_s = rate(2 * n, elapsed);
         let ratio = objects_per_s / Self::ceiling_rate(report).max(1e-9);
         report.set(
@@ -1958,7 +1987,7 @@ impl Env {
         let elapsed = done.saturating_duration_since(started);
         self.wait_settled(views, operator, deadline).await?;
         let after = snapshot(self, operator).await?;
-        let metrics = phase_metrics(report, "deployment wave", &before, &after);
+        let metrics = phase_metrics(report, "deployment wave", d, &before, &after);
         let objects_per_s = rate(2 * d, elapsed);
         report.set(
             "deployment_wave",
@@ -1992,7 +2021,7 @@ impl Env {
         let before = snapshot(self, operator).await?;
         tokio::time::sleep(window).await;
         let after = snapshot(self, operator).await?;
-        let metrics = phase_metrics(report, "steady state", &before, &after);
+        let metrics = phase_metrics(report, "steady state", 0, &before, &after);
         let delta = after.writes.since(&before.writes);
         let writes = delta.totals();
         let cpu = after.cpu - before.cpu;
@@ -2136,6 +2165,7 @@ impl Env {
             prom: Prom::parse(""),
             writes: all_writes(self).await?,
             cpu: 0.0,
+            parts: self.testbed.sample(0.0, self.clk_tck),
             machine: machine_jiffies(),
             at: Instant::now(),
         };
@@ -2147,7 +2177,7 @@ impl Env {
         let elapsed = done.saturating_duration_since(operator.spawned);
         self.wait_settled(views, &operator, deadline).await?;
         let after = snapshot(self, &operator).await?;
-        let metrics = phase_metrics(report, "backlog", &before, &after);
+        let metrics = phase_metrics(report, "backlog", n, &before, &after);
         let objects_per_s = rate(2 * n, elapsed);
         let ratio = objects_per_s / Self::ceiling_rate(report).max(1e-9);
         report.set(
@@ -2214,7 +2244,7 @@ impl Env {
         let members_done = wait_met(&cms, deadline, "member objects to be deleted").await?;
         let host_done = wait_met(&[&views.fcms], deadline, "federated objects to be gone from the host").await?;
         let after = snapshot(self, operator).await?;
-        let metrics = phase_metrics(report, "delete wave", &before, &after);
+        let metrics = phase_metrics(report, "delete wave", n, &before, &after);
         let (members_s, host_s) = (
             members_done.saturating_duration_since(started),
             host_done.saturating_duration_since(started),
