@@ -28,10 +28,15 @@ use tracing::{debug, warn};
 /// Sender of reconcile requests for one kind's controller.
 pub type Trigger = UnboundedSender<ObjectRef<DynamicObject>>;
 
+/// How long after a member becomes ready its caches may take to fill before
+/// the sync controller stops waiting for them (at start and on a member's return).
+pub const CACHE_WARMUP: std::time::Duration = std::time::Duration::from_secs(15);
+
 struct ClusterWatches {
     client_id: u64,
     stores: Vec<Store<MemberObject>>,
     tasks: Vec<JoinHandle<()>>,
+    started: std::time::Instant,
 }
 
 impl Drop for ClusterWatches {
@@ -63,6 +68,21 @@ impl MemberCaches {
         futures::FutureExt::now_or_never(store.wait_until_ready())
             .and_then(Result::ok)
             .map(|_| store)
+    }
+
+    /// True while the cache of `kind` in `cluster` is still filling, for at most
+    /// `CACHE_WARMUP` after its watch started: objects that wait for it are then
+    /// compared against the cache instead of being read one by one (after an
+    /// outage, a returning member would otherwise get a read per missing object).
+    pub fn warming_up(&self, cluster: &str, kind: usize) -> bool {
+        let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
+        let Some(watches) = clusters.get(cluster) else {
+            return false;
+        };
+        let Some(store) = watches.stores.get(kind) else {
+            return false;
+        };
+        watches.started.elapsed() < CACHE_WARMUP && futures::FutureExt::now_or_never(store.wait_until_ready()).is_none()
     }
 
     /// Waits (at most `limit`) until every ready member's caches are filled, so a
@@ -121,6 +141,7 @@ impl MemberCaches {
                     client_id: member.client_id,
                     stores,
                     tasks,
+                    started: std::time::Instant::now(),
                 },
             );
         }

@@ -289,7 +289,7 @@ pub async fn run(
     // really waits (the task that keeps them current may not have run yet).
     members.refresh(&registry);
     let member_watches = tokio::spawn(members.clone().run(registry));
-    members.wait_synced(Duration::from_secs(15)).await;
+    members.wait_synced(members::CACHE_WARMUP).await;
     shared.metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
     info!(kinds = kinds.len(), "sync controllers starting");
     let runs = controllers.into_iter().zip(kinds).map(|(controller, kind)| {

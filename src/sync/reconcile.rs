@@ -96,6 +96,11 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
                     (Aggregate::NamespaceNotFederated, BTreeSet::new(), outcomes)
                 }
                 Ok(Decision::Clusters(selected)) => {
+                    if members.iter().any(|m| {
+                        m.ready && selected.contains(&m.name) && shared.members.warming_up(&m.name, kind.index)
+                    }) {
+                        return Ok(Action::requeue(Duration::from_secs(1)));
+                    }
                     let mut outcomes = propagate(obj, ctx, &spec, &members, &selected, previous.as_ref()).await;
                     outcomes.extend(remove_everywhere_except(obj, ctx, &members, &selected).await);
                     (Aggregate::Propagated, selected, outcomes)
@@ -144,8 +149,22 @@ async fn propagate(
 ) -> Vec<Outcome> {
     let name = obj.name_any();
     let namespace = obj.namespace();
-    let was_failing =
-        |cluster: &str| previous.is_some_and(|p| p.clusters.iter().any(|c| c.name == cluster && c.status.is_some()));
+    // Reading before writing only pays where the last attempt met an object kfed
+    // does not manage (or one going away); after an outage the read-free create
+    // stays safe, as a conflict still falls back to reading.
+    let met_foreign_object = |cluster: &str| {
+        let foreign = [
+            ClusterState::AlreadyExists,
+            ClusterState::ManagedLabelFalse,
+            ClusterState::WaitingForRemoval,
+        ]
+        .map(ClusterState::reason);
+        previous.is_some_and(|p| {
+            p.clusters
+                .iter()
+                .any(|c| c.name == cluster && foreign.contains(&c.status.as_deref()))
+        })
+    };
     let source = Source {
         target: ctx.kind.target,
         name: &name,
@@ -194,7 +213,7 @@ async fn propagate(
             };
             let target = target(ctx, cluster, client, member.limiter.clone(), name, namespace.as_deref());
             let options = WriteOptions {
-                create_unread: !was_failing(cluster),
+                create_unread: !met_foreign_object(cluster),
                 ..options
             };
             let outcome = dispatch::ensure_present(&target, desired, options).await;
