@@ -369,10 +369,21 @@ fn retain_replicas_keeps_member_scaling() {
             "apiVersion: types.kubefed.io/v1beta1\nkind: FederatedDeployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  retainReplicas: {retain}\n  placement: {{clusters: [{{name: member1}}]}}\n  template:\n    spec:\n      replicas: {replicas}\n      selector: {{matchLabels: {{app: web}}}}\n      template:\n        metadata: {{labels: {{app: web}}}}\n        spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n"
         )
     };
+    let before = tb.writes("member1");
     tb.apply("host", &deployment(true, 2, "nginx:1"));
     eventually("web with 2 replicas", WAIT, || {
         (tb.get("member1", "deployment", Some(ns), "web")?["spec"]["replicas"] == 2).then_some(())
     });
+    // One write creates it; a second one right after (a hash that covered replicas
+    // at creation but not afterwards) could undo a scale made in between.
+    std::thread::sleep(Duration::from_secs(2));
+    let deployment_writes: u64 = tb
+        .writes("member1")
+        .iter()
+        .filter(|(series, _)| series.contains("resource=\"deployments\""))
+        .map(|(series, n)| n - before.get(series).copied().unwrap_or(0))
+        .sum();
+    assert_eq!(deployment_writes, 1, "member1 got exactly one Deployment write");
     tb.kubectl_ok("member1", &["scale", "deployment", "web", "-n", ns, "--replicas=7"]);
     tb.apply("host", &deployment(true, 2, "nginx:2"));
     let d = eventually("the new image", WAIT, || {

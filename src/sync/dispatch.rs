@@ -169,8 +169,9 @@ pub struct WriteOptions {
     pub adopt: bool,
     /// Leave `spec.replicas` to the member once the object exists.
     pub retain_replicas: bool,
-    /// Nothing was wrong in this cluster last time (or it is new to the object), so an
-    /// object missing from the cache can be created without reading first.
+    /// The last attempt in this cluster met no object kfed does not manage (or one
+    /// being deleted), so an object missing from the cache can be created without
+    /// reading first.
     pub create_unread: bool,
 }
 
@@ -181,10 +182,10 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
     // apply creates it, saving a read per new member object; it also adopts an
     // object nobody else owns. An object whose fields others own, a `managed=false`
     // label among them, makes it conflict, and is then read and judged below (and
-    // read first next time, as the cluster's status then shows a failure).
+    // read first next time, as the cluster's status then names the conflict).
     if options.adopt && options.create_unread && target.absent_from_cache() {
         let mut fresh = desired.clone();
-        stamp_hash(&mut fresh, content_hash(&comparable(&desired, false)));
+        stamp_hash(&mut fresh, content_hash(&comparable(&desired, options.retain_replicas)));
         let (result, started) = target.apply(&fresh, false).await;
         match result {
             Ok(()) => return Outcome::ok(cluster, Change::Created).took(started),
@@ -233,7 +234,10 @@ pub async fn ensure_present(target: &Target<'_>, desired: Value, options: WriteO
     if retained {
         retain_replicas(&mut desired, live.as_deref());
     }
-    let comparable = comparable(&desired, retained);
+    // Under retainReplicas the hash never covers replicas, also not the one stamped
+    // at creation: otherwise the first reconcile after it would apply again, and
+    // could put back a scale-down the member's cache has not shown yet.
+    let comparable = comparable(&desired, options.retain_replicas);
     let hash = content_hash(&comparable);
     if let Some(obj) = &live
         && obj.is_managed()
