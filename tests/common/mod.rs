@@ -301,6 +301,20 @@ impl Testbed {
             .collect()
     }
 
+    /// Requests for `resource` with `verb` (`GET`, `APPLY`, ...) a cluster's API server
+    /// has served since it started, optionally only those answered 2xx.
+    pub fn requests(&self, context: &str, verb: &str, resource: &str, succeeded_only: bool) -> u64 {
+        let metrics = self.kubectl_ok(context, &["get", "--raw", "/metrics"]);
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("apiserver_request_total{"))
+            .filter(|l| l.contains(&format!("verb=\"{verb}\"")) && l.contains(&format!("resource=\"{resource}\"")))
+            .filter(|l| !succeeded_only || l.contains("code=\"2"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .map(|n| n as u64)
+            .sum()
+    }
+
     /// Write series of every cluster that changed between two snapshots, with the increase.
     pub fn writes_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<String> {
         after
