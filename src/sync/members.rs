@@ -50,14 +50,17 @@ pub struct MemberCaches {
     kinds: Vec<Arc<Kind>>,
     triggers: Vec<Trigger>,
     clusters: RwLock<HashMap<String, ClusterWatches>>,
+    /// Bumped after each refresh that follows a registry change.
+    refreshed: tokio::sync::watch::Sender<u64>,
 }
 
 impl MemberCaches {
-    pub fn new(kinds: Vec<Arc<Kind>>, triggers: Vec<Trigger>) -> Self {
+    pub fn new(kinds: Vec<Arc<Kind>>, triggers: Vec<Trigger>, refreshed: tokio::sync::watch::Sender<u64>) -> Self {
         Self {
             kinds,
             triggers,
             clusters: RwLock::new(HashMap::new()),
+            refreshed,
         }
     }
 
@@ -104,11 +107,13 @@ impl MemberCaches {
         }
     }
 
-    /// Keeps one set of watches per ready member until the process stops.
+    /// Keeps one set of watches per ready member until the process stops, and
+    /// tells the controllers after each change of the registry has been followed.
     pub async fn run(self: Arc<Self>, registry: Arc<Registry>) {
         let mut changes = registry.subscribe();
         loop {
             self.refresh(&registry);
+            self.refreshed.send_modify(|n| *n = n.wrapping_add(1));
             if changes.changed().await.is_err() {
                 return;
             }

@@ -241,6 +241,10 @@ pub async fn run(
     let mut controllers = Vec::new();
     let mut triggers = Vec::new();
     let mut host_stores = Vec::new();
+    // Every registry change reconciles all objects, but only once the member
+    // watches have followed it, so objects placed on a returning member find its
+    // cache started (and wait for it to fill) instead of reading from the member.
+    let (members_refreshed, refreshes) = tokio::sync::watch::channel(0u64);
     for kind in &kinds {
         let (trigger, requests) = futures::channel::mpsc::unbounded();
         let api: Api<DynamicObject> = Api::all_with(host.clone(), &kind.federated_resource);
@@ -252,7 +256,7 @@ pub async fn run(
             .reflect(writer)
             .applied_objects()
             .predicate_filter(sync_relevant, PredicateConfig::default());
-        let cluster_changed = futures::stream::unfold(registry.subscribe(), |mut changes| async move {
+        let cluster_changed = futures::stream::unfold(refreshes.clone(), |mut changes| async move {
             changes.changed().await.ok()?;
             Some(((), changes))
         });
@@ -268,7 +272,7 @@ pub async fn run(
         triggers.push(trigger);
         controllers.push(controller);
     }
-    let members = Arc::new(MemberCaches::new(kinds.clone(), triggers.clone()));
+    let members = Arc::new(MemberCaches::new(kinds.clone(), triggers.clone(), members_refreshed));
     let shared = Arc::new(Shared {
         events: crate::events::Publisher::new(host.clone(), "kfed", settings.instance.clone()),
         host,
