@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 /// The fields of a member object that decide whether kfed writes it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct MemberObject {
     pub name: String,
     pub namespace: Option<String>,

@@ -85,7 +85,7 @@ impl MemberCaches {
         let Some(store) = watches.stores.get(kind) else {
             return false;
         };
-        watches.started.elapsed() < CACHE_WARMUP && futures::FutureExt::now_or_never(store.wait_until_ready()).is_none()
+        watches.started.elapsed() < CACHE_WARMUP && still_filling(store)
     }
 
     /// Waits (at most `limit`) until every ready member's caches are filled, so a
@@ -95,10 +95,7 @@ impl MemberCaches {
         loop {
             let pending = {
                 let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
-                clusters
-                    .values()
-                    .flat_map(|w| &w.stores)
-                    .any(|s| futures::FutureExt::now_or_never(s.wait_until_ready()).is_none())
+                clusters.values().flat_map(|w| &w.stores).any(still_filling)
             };
             if !pending || tokio::time::Instant::now() >= deadline {
                 return;
@@ -177,6 +174,11 @@ impl MemberCaches {
         });
         (store, task)
     }
+}
+
+/// True until the store's first list is complete (false once its writer is gone).
+fn still_filling(store: &Store<MemberObject>) -> bool {
+    futures::FutureExt::now_or_never(store.wait_until_ready()).is_none()
 }
 
 /// The watch event with its object reduced to what the sync controller compares.
