@@ -235,6 +235,42 @@ fn prometheus_scrapes_the_sync_metrics() {
         1.0,
         "exactly one write repairs the deleted object"
     );
+
+    // Deleting them costs exactly one finalizer write per object on the host: kfed's
+    // JSON patch; a reconcile that follows on a member's delete event sends none.
+    let finalizer_patches = |tb: &Testbed| -> u64 {
+        tb.writes("host")
+            .iter()
+            .filter(|(series, _)| {
+                series.contains("verb=\"PATCH\"")
+                    && series.contains("resource=\"federatedconfigmaps\"")
+                    && series.contains("subresource=\"\"")
+            })
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let patches_before = finalizer_patches(&tb);
+    let names: Vec<String> = (0..OBJECTS).map(|i| format!("m-{i}")).collect();
+    let mut args = vec!["delete", "federatedconfigmap", "-n", ns, "--wait=false"];
+    args.extend(names.iter().map(String::as_str));
+    tb.kubectl_ok("host", &args);
+    eventually("the federated objects to be gone", WAIT, || {
+        let left = tb.kubectl_ok("host", &["get", "federatedconfigmaps", "-n", ns, "-o", "name"]);
+        left.trim().is_empty().then_some(())
+    });
+    for member in &members[..2] {
+        eventually("the member objects to be gone", WAIT, || {
+            let left = tb.kubectl_ok(member, &["get", "configmaps", "-n", ns, "-o", "name"]);
+            (!left.contains("configmap/m-")).then_some(())
+        });
+    }
+    // A second release attempt would follow the member's delete event within moments.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        finalizer_patches(&tb) - patches_before,
+        OBJECTS as u64,
+        "finalizer patches to the host for {OBJECTS} deletes"
+    );
     drop(prometheus);
     controller.stop();
 }

@@ -75,6 +75,10 @@ pub struct Shared {
     /// Per object: when kfed wrote a status, the status it carried and the status
     /// written over it, until the host cache shows the write (at most a minute).
     written_status: Mutex<HashMap<String, WrittenStatus>>,
+    /// Objects whose finalizer kfed released (by key, with their uid), until the host
+    /// cache shows them gone (at most a minute): a reconcile that runs before that, on a
+    /// member's delete event, has nothing left to do and writes nothing.
+    released: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 /// What one kind's reconciles see.
@@ -154,6 +158,29 @@ impl Shared {
                 cached
             }
             None => cached,
+        }
+    }
+
+    /// Remembers that the finalizer of `key` (object `uid`) was released.
+    pub fn finalizer_released(&self, key: &str, uid: &str) {
+        let mut map = self.released.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() % 1024 == 1023 {
+            map.retain(|_, (at, _)| at.elapsed() < WRITTEN_STATUS_TTL);
+        }
+        map.insert(key.to_string(), (Instant::now(), uid.to_string()));
+    }
+
+    /// Whether kfed already released the finalizer of this object (`uid`) and the host
+    /// cache has not caught up yet.
+    pub fn was_released(&self, key: &str, uid: &str) -> bool {
+        let mut map = self.released.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(key) {
+            Some((at, released)) if released == uid && at.elapsed() < WRITTEN_STATUS_TTL => true,
+            Some(_) => {
+                map.remove(key);
+                false
+            }
+            None => false,
         }
     }
 
@@ -287,6 +314,7 @@ pub async fn run(
         namespace_placements: Mutex::new(HashMap::new()),
         propagation: Mutex::new(HashMap::new()),
         written_status: Mutex::new(HashMap::new()),
+        released: Mutex::new(HashMap::new()),
     });
     registry.wait_initialized().await;
     // Start the watches of every ready member now, so that waiting for them below

@@ -268,7 +268,8 @@ async fn remove_everywhere_except(
 /// until gone, then release the finalizer. An unjoined cluster is not waited for;
 /// a joined but unready one is (its objects would otherwise leak).
 async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> {
-    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+    let uid = obj.uid().unwrap_or_default();
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) || ctx.shared.was_released(&key_of(obj, ctx), &uid) {
         return Ok(Action::await_change());
     }
     let name = obj.name_any();
@@ -337,6 +338,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
     }
     remove_finalizer(obj, ctx).await?;
     ctx.shared.forget(&key_of(obj, ctx));
+    ctx.shared.finalizer_released(&key_of(obj, ctx), &uid);
     info!(kind = %ctx.kind.target.kind, %name, ?namespace, "deleted from every member; finalizer released");
     Ok(Action::await_change())
 }

@@ -237,6 +237,16 @@ impl Env {
         let host_done = wait_met(&[&views.fcms], deadline, "federated objects to be gone from the host").await?;
         let after = snapshot(self, operator).await?;
         let metrics = phase_metrics(report, "delete wave", n, &before, &after);
+        // kfed releases each finalizer with one JSON patch; the admission policy added it,
+        // and nothing else patches a FederatedConfigMap here (status is a subresource).
+        let finalizer_patches = after.writes.since(&before.writes).0[0]
+            .get("PATCH federatedconfigmaps")
+            .copied()
+            .unwrap_or(0);
+        anyhow::ensure!(
+            finalizer_patches == n as u64,
+            "the delete wave of {n} FederatedConfigMaps sent {finalizer_patches} finalizer patches to the host, not one per object"
+        );
         let (members_s, host_s) = (
             members_done.saturating_duration_since(started),
             host_done.saturating_duration_since(started),
@@ -259,7 +269,7 @@ impl Env {
                 secs(host_s)
             ),
             format!(
-                "host accepted {n} deletes in {}; finalizers released; operator CPU {:.1} s",
+                "host accepted {n} deletes in {}; {finalizer_patches} finalizer patches; operator CPU {:.1} s",
                 secs(written.elapsed),
                 after.cpu - before.cpu
             ),
