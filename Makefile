@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 include tests/testbed/testbed.mk
 
-.PHONY: all build crds fmt lint unit test integration join deploy bench chaos image demo demo-stop clean
+.PHONY: all build crds fmt lint unit test integration test-loaded join deploy bench chaos image demo demo-stop clean
 
 all: build
 
@@ -37,6 +37,11 @@ integration:
 	tests/run-integration.sh
 
 test: lint unit testbed-test integration
+
+## The integration suite RUNS times (default 2) while stress-ng keeps every core busy.
+test-loaded:
+	$(CARGO) build --locked --workspace --tests
+	tests/loaded.sh
 
 ## Register every testbed member with the host, each with a least-privilege ServiceAccount.
 join: build

@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod events;
+pub mod leader;
 pub mod metrics;
 pub mod overrides;
 pub mod placement;

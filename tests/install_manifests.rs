@@ -25,6 +25,7 @@ const KUSTOMIZATIONS: &[&str] = &[
     "config/crd",
     "config/admission",
     "config/rbac",
+    "config/flowcontrol",
     "config/manager",
 ];
 
@@ -154,6 +155,8 @@ fn host_accepts_the_install_and_authorizes_exactly_the_operator() {
         &["list", "kubefedclusters.core.kubefed.io", "-A"],
         &["update", "kubefedclusters.core.kubefed.io", "-n", NS],
         &["get", "leases.coordination.k8s.io", "-n", "default"],
+        &["patch", "leases.coordination.k8s.io", "-n", NS],
+        &["watch", "leases.coordination.k8s.io", "-n", NS],
         &["list", "namespaces"],
         &["create", "events", "-n", "default"],
         &["create", "deployments.apps", "-n", "default"],
@@ -347,6 +350,7 @@ fn namespaces_are_right(objects: &[Value]) {
         "ValidatingAdmissionPolicyBinding",
         "MutatingAdmissionPolicy",
         "MutatingAdmissionPolicyBinding",
+        "FlowSchema",
     ];
     for o in objects {
         let kind = o["kind"].as_str().expect("kind");
@@ -452,7 +456,7 @@ fn role_is_exact(objects: &[Value]) {
     expected.extend(triples(
         "coordination.k8s.io",
         &["leases".into()],
-        &["get", "list", "watch", "create", "update", "patch"],
+        &["get", "create", "update"],
     ));
     let actual = grants(role);
     assert_eq!(

@@ -17,4 +17,4 @@ fi
 export KFED_TESTBED_KUBECONFIG="$KFED_TESTBED_DIR/kubeconfig"
 export KFED_TESTBED_BIN="$bin"
 cd "$repo"
-cargo test --locked --test '*' -- --test-threads=1
+cargo test --locked --no-fail-fast --test '*' -- --test-threads=1

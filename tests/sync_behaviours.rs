@@ -794,7 +794,25 @@ fn two_replicas_with_leader_election_one_acts_and_the_other_takes_over() {
     let ns = "kfed-t-leader";
     tb.federated_namespace(ns, &members);
     let first = Controller::start(&tb, "leader-a", &["--leader-elect", "--identity", "replica-a"]);
-    std::thread::sleep(Duration::from_secs(3));
+    // A Lease left by a replica an earlier test killed expires first.
+    eventually("replica-a to hold the Lease", Duration::from_secs(60), || {
+        (lease_holder(&tb).as_deref() == Some("replica-a")).then_some(())
+    });
+    // The renewals are served in the leader-election priority level (config/flowcontrol),
+    // not behind kfed's own status writes in workload-low.
+    let dispatched = tb
+        .kubectl_ok("host", &["get", "--raw", "/metrics"])
+        .lines()
+        .filter(|l| l.starts_with("apiserver_flowcontrol_dispatched_requests_total{"))
+        .filter(|l| {
+            l.contains("flow_schema=\"kfed-leader-election\"") && l.contains("priority_level=\"leader-election\"")
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>();
+    assert!(
+        dispatched > 0.0,
+        "no Lease request was classified by the FlowSchema kfed-leader-election"
+    );
     let second = Controller::start(&tb, "leader-b", &["--leader-elect", "--identity", "replica-b"]);
     tb.apply("host", &configmap(ns, "before", &["member1"], json!({"k": "v"}), ""));
     wait_data(&tb, "member1", ns, "before", "k", "v");
@@ -813,8 +831,10 @@ fn two_replicas_with_leader_election_one_acts_and_the_other_takes_over() {
     let started = std::time::Instant::now();
     tb.apply("host", &configmap(ns, "after", &["member1"], json!({"k": "v"}), ""));
     wait_data(&tb, "member1", ns, "after", "k", "v");
+    // 15 s of lease duration, up to 2.4 s to have seen the last renewal, the standby's
+    // start: a minute catches a standby that never takes over.
     assert!(
-        started.elapsed() < Duration::from_secs(40),
+        started.elapsed() < Duration::from_secs(60),
         "takeover took {:?}",
         started.elapsed()
     );
@@ -825,20 +845,31 @@ fn two_replicas_with_leader_election_one_acts_and_the_other_takes_over() {
 
     // A graceful stop (SIGTERM, as in a rollout) releases the Lease.
     let third = Controller::start(&tb, "leader-c", &["--leader-elect", "--identity", "replica-c"]);
-    std::thread::sleep(Duration::from_secs(3));
+    eventually("replica-c to wait for the Lease", WAIT, || {
+        let log = std::fs::read_to_string(&third.log).unwrap_or_default();
+        log.contains("waiting to become the leader").then_some(())
+    });
     second.stop();
     let started = std::time::Instant::now();
+    eventually("replica-c to take the released Lease", WAIT, || {
+        (lease_holder(&tb).as_deref() == Some("replica-c")).then_some(())
+    });
+    let handover = started.elapsed();
     tb.apply(
         "host",
         &configmap(ns, "after-rollout", &["member1"], json!({"k": "v"}), ""),
     );
     wait_data(&tb, "member1", ns, "after-rollout", "k", "v");
-    // Without the release the standby waits for the 15 s lease to expire; released,
-    // it takes over at its next attempt (kube-lease-manager retries every ~10 s).
+    // Without the release the standby waits for the 15 s lease to expire; released, it
+    // takes over at its next attempt (every 2-2.4 s).
     assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "handover after a graceful stop took {:?}",
-        started.elapsed()
+        handover < Duration::from_secs(15),
+        "handover after a graceful stop took {handover:?}"
     );
     third.stop();
+}
+
+fn lease_holder(tb: &Testbed) -> Option<String> {
+    let lease = tb.get("host", "lease", Some("kube-federation-system"), "kfed-controller")?;
+    lease["spec"]["holderIdentity"].as_str().map(str::to_string)
 }

@@ -3,14 +3,17 @@
 use crate::cli::clients::ConnectionArgs;
 use crate::cluster::health::HealthSettings;
 use crate::cluster::{Registry, registry};
+use crate::leader::{Elector, Fence, Timings};
 use crate::metrics::Metrics;
 use crate::sync::{self, Settings};
 use anyhow::{Context, Result};
-use kube_lease_manager::LeaseManagerBuilder;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
+
+/// The leader Lease in the federation namespace.
+const LEASE_NAME: &str = "kfed-controller";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -81,37 +84,35 @@ pub async fn run(args: Args) -> Result<()> {
     });
 
     let lease = if args.leader_elect {
-        let manager = LeaseManagerBuilder::new(host.clone(), "kfed-controller")
-            .with_namespace(&args.federation_namespace)
-            .with_identity(&identity)
-            .with_duration(15)
-            .with_grace(5)
-            .build()
-            .await
-            .context("setting up leader election")?;
-        let (mut leader, task) = manager.watch().await;
+        let mut elector = Elector::new(
+            host.clone(),
+            &args.federation_namespace,
+            LEASE_NAME,
+            &identity,
+            Timings::default(),
+        )
+        .context("setting up leader election")?;
         info!(%identity, "waiting to become the leader");
         // A standby is healthy and ready; it takes over when the leader goes.
         metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut stop = stop_rx.clone();
-        while !*leader.borrow_and_update() {
-            tokio::select! {
-                changed = leader.changed() => changed.context("leader election stopped")?,
-                _ = stop.wait_for(|s| *s) => return Ok(()),
-            }
-        }
+        let acquired = tokio::select! {
+            acquired = elector.acquire() => acquired,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
         info!(%identity, "became the leader");
         metrics.ready.store(false, std::sync::atomic::Ordering::Relaxed);
-        // Losing the lease stops this process; a new one starts as a follower.
-        let monitor = tokio::spawn(async move {
-            while leader.changed().await.is_ok() {
-                if !*leader.borrow() {
-                    warn!("lost leadership; exiting");
-                    std::process::exit(1);
-                }
-            }
+        // A leader that cannot renew in time stops acting (this process ends) before a
+        // standby may take over: from the renew loop, or from the fence's own thread
+        // when the async runtime itself is starved. A new process starts as a follower.
+        let fence = Fence::start(acquired, Timings::default().renew_deadline);
+        let keeper_fence = fence.clone();
+        let keeper = tokio::spawn(async move {
+            let lost = elector.keep(acquired, &keeper_fence).await;
+            warn!(reason = %lost, "lost leadership; exiting");
+            std::process::exit(1);
         });
-        Some((monitor, task))
+        Some((keeper, fence))
     } else {
         None
     };
@@ -134,23 +135,27 @@ pub async fn run(args: Args) -> Result<()> {
     let settings = Settings {
         workers: args.workers,
         adopt: args.adopt_resources,
-        instance: Some(identity),
+        instance: Some(identity.clone()),
     };
     info!(namespace = %args.federation_namespace, workers = args.workers, adopt = args.adopt_resources, "kfed controller running");
-    sync::run(host, registry, settings, metrics, stop_rx).await;
+    sync::run(host.clone(), registry, settings, metrics, stop_rx).await;
     cluster_task.abort();
-    if let Some((monitor, task)) = lease {
-        // Dropping the watch channel ends the lease task; releasing lets a standby
-        // take over at once instead of after the lease expires.
-        monitor.abort();
-        let _ = monitor.await;
-        match task.await {
-            Ok(Ok(manager)) => match manager.release().await {
-                Ok(()) => info!("leadership released"),
-                Err(e) => warn!(error = %e, "releasing the leader Lease failed"),
-            },
-            Ok(Err(e)) => warn!(error = %e, "leader election ended with an error"),
-            Err(e) => warn!(error = %e, "leader election task failed"),
+    if let Some((keeper, fence)) = lease {
+        // Every reconcile has finished: stop renewing and give the Lease up, so a
+        // standby takes over at its next attempt instead of after the lease expires.
+        keeper.abort();
+        fence.disarm();
+        let elector = Elector::new(
+            host.clone(),
+            &args.federation_namespace,
+            LEASE_NAME,
+            &identity,
+            Timings::default(),
+        )
+        .context("setting up leader election")?;
+        match elector.release().await {
+            Ok(()) => info!("leadership released"),
+            Err(e) => warn!(error = %e, "releasing the leader Lease failed"),
         }
     }
     info!("kfed controller stopped");

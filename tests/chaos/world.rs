@@ -2,6 +2,7 @@
 //! FederatedConfigMaps written with kube-rs, and the exact comparison of what the members
 //! hold with what the host's federated objects say they should hold.
 
+use crate::common::progress::Stall;
 use crate::common::{Controller, Testbed, eventually};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -86,13 +87,6 @@ impl Scale {
             },
             Ok(other) => panic!("KFED_CHAOS={other:?}: set it to `full`, or leave it unset for the short variant"),
         }
-    }
-
-    /// Limit for a wave of `objects` federated objects to converge in both members: a hang
-    /// detector, generous because the 2-core machine is shared (the bench's waves run at
-    /// ~100 objects/s, a loaded machine at a quarter of that).
-    pub fn wave_limit(objects: usize) -> Duration {
-        Duration::from_secs(90) + Duration::from_millis(100) * objects as u32
     }
 }
 
@@ -313,6 +307,11 @@ impl Diff {
 
     pub fn clean(&self) -> bool {
         self.lost.is_empty() && self.extra.is_empty() && self.stale.is_empty()
+    }
+
+    /// How many member objects are still not as expected.
+    pub fn distance(&self) -> usize {
+        self.lost.len() + self.extra.len() + self.stale.len()
     }
 
     /// Share of the expected objects already in their expected state.
@@ -681,32 +680,29 @@ impl World {
 
     /// Polls the members until they hold exactly `expected` (and `busy` says no fault is
     /// pending). `on_poll` sees every successful observation, and may inject a fault; it
-    /// returns true while it still has faults to inject. Fails after `limit`.
+    /// returns true while it still has faults to inject. Fails when the members stop
+    /// getting closer to `expected` (see [`Stall`]).
     pub fn converge(
         &self,
         members: &[&str],
         expected: &State,
-        limit: Duration,
         what: &str,
         mut on_poll: impl FnMut(&Diff) -> bool,
     ) -> Duration {
         let started = Instant::now();
+        let mut stall = Stall::new(format!("{what}: {members:?} converging"));
         loop {
-            let last = match self.member_state(members, Read::Cached) {
+            match self.member_state(members, Read::Cached) {
                 Ok(actual) => {
                     let diff = Diff::between(expected, &actual, members);
                     let busy = on_poll(&diff);
                     if diff.clean() && !busy {
                         return started.elapsed();
                     }
-                    diff.describe()
+                    stall.observe(diff.distance(), || diff.describe());
                 }
-                Err(e) => e,
-            };
-            assert!(
-                started.elapsed() < limit,
-                "{what}: {members:?} not converged after {limit:?}: {last}"
-            );
+                Err(e) => stall.check(|| e),
+            }
             std::thread::sleep(POLL);
         }
     }
@@ -749,9 +745,11 @@ impl World {
         tally
     }
 
-    /// Waits until every federated object reports `Propagation=True` for its current generation.
-    pub fn wait_statuses(&self, limit: Duration, what: &str) -> Duration {
+    /// Waits until every federated object reports `Propagation=True` for its current
+    /// generation, for as long as the number of those behind keeps shrinking.
+    pub fn wait_statuses(&self, what: &str) -> Duration {
         let started = Instant::now();
+        let mut stall = Stall::new(format!("{what}: statuses"));
         loop {
             let host = self.host_objects(Read::Cached);
             let behind: Vec<String> = host
@@ -774,21 +772,23 @@ impl World {
             if behind.is_empty() {
                 return started.elapsed();
             }
-            assert!(
-                started.elapsed() < limit,
-                "{what}: {} federated objects without Propagation=True for their generation after {limit:?}, e.g. {}",
-                behind.len(),
-                behind.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
-            );
+            stall.observe(behind.len(), || {
+                format!(
+                    "{} federated objects without Propagation=True for their generation, e.g. {}",
+                    behind.len(),
+                    behind.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                )
+            });
             std::thread::sleep(POLL);
         }
     }
 
     /// After a delete wave: waits until the members hold no object of the namespace and the
     /// host no federated object, which means every finalizer was released. Counts what is left.
-    pub fn wait_deleted(&self, member_objects: usize, limit: Duration, what: &str) -> (Duration, Tally) {
+    pub fn wait_deleted(&self, member_objects: usize, what: &str) -> (Duration, Tally) {
         let members: Vec<&str> = self.members.iter().map(String::as_str).collect();
         let started = Instant::now();
+        let mut stall = Stall::new(format!("{what}: deleting"));
         loop {
             let state = self.member_state(&members, Read::Cached);
             let host = self.host_objects(Read::Cached);
@@ -807,7 +807,11 @@ impl World {
                     return (elapsed, tally);
                 }
             }
-            if started.elapsed() >= limit {
+            let left_count = state
+                .as_ref()
+                .map_or(usize::MAX, |s| s.values().map(BTreeMap::len).sum::<usize>());
+            let distance = left_count.saturating_add(host.len());
+            if stall.stalled(distance) {
                 let finalized: Vec<String> = host
                     .iter()
                     .filter(|o| {
@@ -830,9 +834,14 @@ impl World {
                     finalizers_left: finalized.len(),
                     ..Tally::default()
                 };
-                println!("chaos: {what}: NOT deleted after {limit:?}: {}", tally.fields());
+                println!(
+                    "chaos: {what}: NOT deleted, no progress for {:?}: {}",
+                    stall.stalled_for(),
+                    tally.fields()
+                );
                 panic!(
-                    "{what}: after {limit:?}, {} member objects are left ({:?}) and {} federated objects keep the finalizer {FINALIZER} ({:?})",
+                    "{what}: no progress for {:?}; {} member objects are left ({:?}) and {} federated objects keep the finalizer {FINALIZER} ({:?})",
+                    stall.stalled_for(),
                     left.len(),
                     left.iter().take(5).collect::<Vec<_>>(),
                     finalized.len(),

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod progress;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -343,17 +345,20 @@ impl Testbed {
     fn write_operator_kubeconfig(&self) -> PathBuf {
         let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {OPERATOR_NAMESPACE}}}\n");
         self.apply("host", &namespace);
-        let rbac = repo_root().join("config/rbac");
-        self.kubectl_ok(
-            "host",
-            &[
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-k",
-                rbac.to_str().expect("utf-8 path"),
-            ],
-        );
+        // Its RBAC, and its API Priority and Fairness schema (Lease renewals first).
+        for dir in ["config/rbac", "config/flowcontrol"] {
+            let dir = repo_root().join(dir);
+            self.kubectl_ok(
+                "host",
+                &[
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    "-k",
+                    dir.to_str().expect("utf-8 path"),
+                ],
+            );
+        }
         // The authorizer sees new bindings a moment after they are written.
         let subject = format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}");
         eventually("config/rbac to take effect", Duration::from_secs(30), || {
@@ -470,7 +475,7 @@ impl Controller {
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let status = self.wait_exit(Duration::from_secs(20));
+        let status = self.wait_exit(Duration::from_secs(60));
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         assert!(!log.contains("panicked"), "the controller panicked:\n{log}");
         assert!(
@@ -488,6 +493,11 @@ impl Controller {
             std::thread::sleep(Duration::from_millis(100));
         }
         None
+    }
+
+    /// Whether the process has ended (on its own: a leader that lost its Lease exits).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Kills the controller with SIGKILL, as a crash or an OOM kill would: no graceful

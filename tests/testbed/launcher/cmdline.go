@@ -56,7 +56,8 @@ func apiserverProc(o *options, b binaries, st *state, cluster string) *proc {
 		// The "kubernetes" Service would point at 127.0.0.1, which is
 		// not a valid endpoint address; there are no pods to use it anyway.
 		"--endpoint-reconciler-type=none",
-		"--enable-priority-and-fairness=false",
+		// API Priority and Fairness stays on, as in every real cluster: kfed ships
+		// a FlowSchema (config/flowcontrol) and the tests check that it applies.
 		"--profiling=false",
 		// Otherwise SIGTERM waits up to 60 s for clients' (the
 		// controller-manager's) connections to close; with it, 2 s.
