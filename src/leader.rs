@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 /// client-go's defaults, which kube-controller-manager and KubeFed use as well.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timings {
     /// How long a candidate waits on an unchanged record before it takes the Lease.
     pub lease_duration: Duration,
@@ -37,7 +37,7 @@ pub struct Timings {
 }
 
 impl Timings {
-    fn validate(self) -> Result<Self, LeaderError> {
+    pub fn validate(self) -> Result<Self, LeaderError> {
         if self.renew_deadline >= self.lease_duration {
             return Err(LeaderError::Timings(self.renew_deadline, self.lease_duration));
         }

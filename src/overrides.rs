@@ -1,10 +1,11 @@
 //! Cluster overrides: KubeFed's subset of RFC 6902 JSON Patch, applied per cluster.
 //!
-//! Semantics follow KubeFed (`reference/kubefed.md` §1.5): operations apply in
-//! list order; an empty or absent `op` means `replace`; `replace` and `remove`
-//! of a missing path fail; `add` creates object members, inserts at array
-//! indexes and appends with `-`; negative array indexes count from the end, as
-//! in KubeFed's json-patch with negative indices enabled. Every failure names
+//! Semantics follow KubeFed v0.10.0 and the json-patch library it applies them
+//! with (evanphx/json-patch v4.12): operations apply in list order; an empty or
+//! absent `op` means `replace`; `replace` and `add` of a missing member of an
+//! existing object create it, `remove` of one fails; every parent on the path must
+//! exist; `add` inserts at array indexes and appends with `-`, `replace` and
+//! `remove` need an index in range; negative array indexes count from the end. Every failure names
 //! the cluster, the operation's index and its path; no input panics.
 
 use crate::api::{ClusterOverride, OverrideOp};
@@ -128,7 +129,7 @@ fn apply_one(doc: &mut Value, op: &OverrideOp) -> Result<(), String> {
         )
     })?;
     let tokens = parse_pointer(&op.path)?;
-    let path = resolve(doc, &tokens, kind)?;
+    let (path, creates) = resolve(doc, &tokens, kind)?;
     let value = match kind {
         Op::Remove => None,
         Op::Add | Op::Replace => Some(
@@ -137,7 +138,9 @@ fn apply_one(doc: &mut Value, op: &OverrideOp) -> Result<(), String> {
                 .ok_or_else(|| format!("{} needs a value", kind.name()))?,
         ),
     };
-    let mut operation = json!({ "op": kind.name(), "path": path });
+    // A replace that creates an object member is, to RFC 6902, an add.
+    let wire = if creates { Op::Add } else { kind };
+    let mut operation = json!({ "op": wire.name(), "path": path });
     if let Some(value) = value {
         operation["value"] = value;
     }
@@ -165,8 +168,14 @@ fn escape(token: &str) -> String {
 }
 
 /// Walks `tokens` through `doc`, checking that the path can take `op`, and returns
-/// the pointer with array indexes made canonical (negative ones resolved from the end).
-fn resolve(doc: &Value, tokens: &[String], op: Op) -> Result<String, String> {
+/// the pointer with array indexes made canonical (negative ones resolved from the end),
+/// and whether the operation creates an object member that is not there yet.
+///
+/// As in KubeFed's json-patch (evanphx/json-patch v4.12, whose object lookup never
+/// reports a missing key), `replace` of a missing member of an existing object adds it,
+/// while every parent must exist, an array index must be in range and `remove` needs
+/// the member.
+fn resolve(doc: &Value, tokens: &[String], op: Op) -> Result<(String, bool), String> {
     let mut node = doc;
     let mut resolved = String::new();
     for (depth, token) in tokens.iter().enumerate() {
@@ -182,7 +191,7 @@ fn resolve(doc: &Value, tokens: &[String], op: Op) -> Result<String, String> {
                 resolved.push_str(&escape(token));
                 match map.get(token) {
                     Some(child) => node = child,
-                    None if last && op == Op::Add => {}
+                    None if last && op != Op::Remove => return Ok((resolved, true)),
                     None => return Err(format!("{resolved} does not exist")),
                 }
             }
@@ -204,7 +213,7 @@ fn resolve(doc: &Value, tokens: &[String], op: Op) -> Result<String, String> {
             }
         }
     }
-    Ok(resolved)
+    Ok((resolved, false))
 }
 
 /// Resolves an array index token; `insert` allows the position just past the end.
@@ -373,9 +382,38 @@ mod tests {
                 Ok(json!({})),
             ),
             (
-                "replace of a missing path fails",
+                "empty op on a missing member adds it (KubeFed's json-patch)",
                 json!([{"path": "/spec/missing", "value": 1}]),
-                Err("cluster cluster1: override 0 (/spec/missing): /spec/missing does not exist"),
+                Ok(json!({"missing": 1, "replicas": 3})),
+            ),
+            (
+                "replace of a missing member adds it",
+                json!([{"op": "replace", "path": "/spec/missing", "value": {"a": 1}}]),
+                Ok(json!({"missing": {"a": 1}, "replicas": 3})),
+            ),
+            (
+                "empty op sets labels on a template without them (KubeFed's e2e update step)",
+                json!([
+                    {"op": "remove", "path": "/metadata/labels"},
+                    {"path": "/metadata/labels", "value": {"tier": "web"}},
+                    {"path": "/spec/replicas", "value": 4}
+                ]),
+                Ok(json!({"replicas": 4})),
+            ),
+            (
+                "replace under a missing parent fails",
+                json!([{"path": "/spec/missing/deeper", "value": 1}]),
+                Err("cluster cluster1: override 0 (/spec/missing/deeper): /spec/missing does not exist"),
+            ),
+            (
+                "replace under a missing parent two levels up fails",
+                json!([{"op": "replace", "path": "/spec/a/b/c", "value": 1}]),
+                Err("/spec/a does not exist"),
+            ),
+            (
+                "remove under a missing parent fails",
+                json!([{"op": "remove", "path": "/spec/a/b"}]),
+                Err("/spec/a does not exist"),
             ),
             (
                 "remove of a missing path fails",
@@ -464,8 +502,8 @@ mod tests {
             ),
             (
                 "second op failing names index 1",
-                json!([{"path": "/spec/replicas", "value": 1}, {"path": "/nope", "value": 1}]),
-                Err("override 1 (/nope)"),
+                json!([{"path": "/spec/replicas", "value": 1}, {"path": "/nope/x", "value": 1}]),
+                Err("override 1 (/nope/x)"),
             ),
         ];
         for (name, input, expected) in cases {
@@ -482,6 +520,9 @@ mod tests {
                     }
                     if name == "remove a member" {
                         assert!(doc["spec"].get("replicas").is_none(), "{name}");
+                    }
+                    if name.starts_with("empty op sets labels") {
+                        assert_eq!(doc["metadata"]["labels"], json!({"tier": "web"}), "{name}");
                     }
                     if name == "escaped tokens" {
                         assert_eq!(doc["metadata"]["labels"]["a/b~c"], "v", "{name}");

@@ -140,6 +140,8 @@ fn host_accepts_the_install_and_authorizes_exactly_the_operator() {
         ],
         &["watch", "secrets", "-n", NS],
         &["update", "leases.coordination.k8s.io", "-n", NS],
+        &["get", "kubefedconfigs.core.kubefed.io", "-n", NS],
+        &["create", "kubefedconfigs.core.kubefed.io", "-n", NS],
         &["create", "leases.coordination.k8s.io", "-n", NS],
         &["create", "events.events.k8s.io", "-n", "any-namespace"],
         &["patch", "events.events.k8s.io", "-n", "any-namespace"],
@@ -157,6 +159,8 @@ fn host_accepts_the_install_and_authorizes_exactly_the_operator() {
         &["get", "leases.coordination.k8s.io", "-n", "default"],
         &["patch", "leases.coordination.k8s.io", "-n", NS],
         &["watch", "leases.coordination.k8s.io", "-n", NS],
+        &["update", "kubefedconfigs.core.kubefed.io", "-n", NS],
+        &["get", "kubefedconfigs.core.kubefed.io", "-n", "default"],
         &["list", "namespaces"],
         &["create", "events", "-n", "default"],
         &["create", "deployments.apps", "-n", "default"],
@@ -451,6 +455,11 @@ fn role_is_exact(objects: &[Value]) {
         "core.kubefed.io",
         &["kubefedclusters/status".into()],
         &["patch"],
+    ));
+    expected.extend(triples(
+        "core.kubefed.io",
+        &["kubefedconfigs".into()],
+        &["get", "create"],
     ));
     expected.extend(triples("", &["secrets".into()], &["get", "list", "watch"]));
     expected.extend(triples(

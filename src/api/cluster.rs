@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
         "message": "disabledTLSValidations: '*' must appear alone",
     },
     {
-        "rule": "!has(self.proxyURL) || self.proxyURL.matches('^(http|https|socks5)://[^/]+')",
-        "message": "proxyURL must be an http://, https:// or socks5:// URL",
+        // kubefedctl join always writes the field; "" means no proxy there, as here.
+        "rule": "!has(self.proxyURL) || self.proxyURL == '' || self.proxyURL.matches('^(http|https|socks5)://[^/]+')",
+        "message": "proxyURL must be an http://, https:// or socks5:// URL (or empty for none)",
     },
 ]))]
 pub struct KubeFedClusterSpec {
@@ -45,7 +46,7 @@ pub struct KubeFedClusterSpec {
     #[serde(default, rename = "disabledTLSValidations", skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 3))]
     pub disabled_tls_validations: Vec<TlsValidation>,
-    /// Proxy to reach the member through (`http`, `https` or `socks5` URL).
+    /// Proxy to reach the member through (`http`, `https` or `socks5` URL; empty: none).
     #[serde(default, rename = "proxyURL", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub proxy_url: Option<String>,

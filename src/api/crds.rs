@@ -1,6 +1,6 @@
 //! Every CRD kfed installs, and their YAML form as checked in under `config/crd/`.
 
-use crate::api::{GENERATED_CRDS, KubeFedCluster};
+use crate::api::{GENERATED_CRDS, KubeFedCluster, KubeFedConfig};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray,
 };
@@ -12,9 +12,11 @@ pub struct CrdFile {
     pub crd: CustomResourceDefinition,
 }
 
-/// All CRDs: `KubeFedCluster` first, then one `Federated<Kind>` per catalog entry.
+/// All CRDs: `KubeFedCluster` and `KubeFedConfig` first, then one `Federated<Kind>` per
+/// catalog entry.
 pub fn all() -> Vec<CrdFile> {
-    std::iter::once(KubeFedCluster::crd())
+    [KubeFedCluster::crd(), KubeFedConfig::crd()]
+        .into_iter()
         .chain(GENERATED_CRDS.iter().map(|(_, crd)| require_override_values(crd())))
         .map(|crd| CrdFile {
             file_name: format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("unnamed")),

@@ -3,8 +3,10 @@
 pub mod cluster;
 pub mod crds;
 pub mod federated;
+pub mod kubefedconfig;
 pub mod template;
 
 pub use cluster::{KubeFedCluster, KubeFedClusterSpec, KubeFedClusterStatus};
 pub use federated::*;
+pub use kubefedconfig::{KUBEFEDCONFIG_NAME, KubeFedConfig, KubeFedConfigSpec};
 pub use template::Template;

@@ -1,9 +1,11 @@
 //! `kfed controller`: the operator process.
 
 use crate::cli::clients::ConnectionArgs;
+use crate::cli::kubefedconfig;
+use crate::cli::settings::{self, Flags};
 use crate::cluster::health::HealthSettings;
 use crate::cluster::{Registry, registry};
-use crate::leader::{Elector, Fence, Timings};
+use crate::leader::{Elector, Fence};
 use crate::metrics::Metrics;
 use crate::sync::{self, Settings};
 use anyhow::{Context, Result};
@@ -34,21 +36,22 @@ pub struct Args {
     /// Burst above --member-qps allowed for each member cluster.
     #[arg(long, default_value_t = NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN))]
     member_burst: NonZeroU32,
-    /// Take over pre-existing member objects that lack the managed label (KubeFed's adoptResources).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    adopt_resources: bool,
-    /// How often every member's /healthz is probed.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    cluster_health_period: Duration,
-    /// Consecutive failed probes before a ready member is marked not ready.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    cluster_failure_threshold: u32,
-    /// Consecutive successful probes before a member is marked ready.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    cluster_success_threshold: u32,
-    /// Timeout of one health probe (also the connect timeout of member clients).
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
-    cluster_health_timeout: Duration,
+    /// Take over pre-existing member objects that lack the managed label (KubeFed's
+    /// adoptResources) [default: true, or the KubeFedConfig's syncController.adoptResources].
+    #[arg(long, action = clap::ArgAction::Set)]
+    adopt_resources: Option<bool>,
+    /// How often every member's /healthz is probed [default: 10s, or the KubeFedConfig's].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    cluster_health_period: Option<Duration>,
+    /// Consecutive failed probes before a ready member is marked not ready [default: 3, or the KubeFedConfig's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    cluster_failure_threshold: Option<u32>,
+    /// Consecutive successful probes before a member is marked ready [default: 1, or the KubeFedConfig's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    cluster_success_threshold: Option<u32>,
+    /// Timeout of one health probe, also the connect timeout of member clients [default: 3s, or the KubeFedConfig's].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    cluster_health_timeout: Option<Duration>,
     /// Only act while holding the `kfed-controller` Lease, so several replicas are safe.
     #[arg(long)]
     leader_elect: bool,
@@ -63,6 +66,18 @@ pub struct Args {
     log: String,
 }
 
+impl Args {
+    fn flags(&self) -> Flags {
+        Flags {
+            adopt_resources: self.adopt_resources,
+            cluster_health_period: self.cluster_health_period,
+            cluster_failure_threshold: self.cluster_failure_threshold,
+            cluster_success_threshold: self.cluster_success_threshold,
+            cluster_health_timeout: self.cluster_health_timeout,
+        }
+    }
+}
+
 pub async fn run(args: Args) -> Result<()> {
     init_logging(&args.log)?;
     let host = args.connection.client(args.context.as_deref()).await?;
@@ -70,6 +85,12 @@ pub async fn run(args: Args) -> Result<()> {
         .await
         .context("the host cluster's API server does not answer")?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let events = crate::events::Publisher::new(host.clone(), "kfed", Some(identity.clone()));
+    let config = kubefedconfig::load(&host, &args.federation_namespace).await;
+    let resolved = settings::resolve(&args.flags(), config.as_ref().map(|c| &c.spec));
+    if let Some(config) = &config {
+        kubefedconfig::report(&events, config, &resolved.ignored).await;
+    }
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let listener = tokio::net::TcpListener::bind(args.metrics_bind_address)
         .await
@@ -89,7 +110,7 @@ pub async fn run(args: Args) -> Result<()> {
             &args.federation_namespace,
             LEASE_NAME,
             &identity,
-            Timings::default(),
+            resolved.leader,
         )
         .context("setting up leader election")?;
         info!(%identity, "waiting to become the leader");
@@ -105,7 +126,7 @@ pub async fn run(args: Args) -> Result<()> {
         // A leader that cannot renew in time stops acting (this process ends) before a
         // standby may take over: from the renew loop, or from the fence's own thread
         // when the async runtime itself is starved. A new process starts as a follower.
-        let fence = Fence::start(acquired, Timings::default().renew_deadline);
+        let fence = Fence::start(acquired, resolved.leader.renew_deadline);
         let keeper_fence = fence.clone();
         let keeper = tokio::spawn(async move {
             let lost = elector.keep(acquired, &keeper_fence).await;
@@ -118,10 +139,10 @@ pub async fn run(args: Args) -> Result<()> {
     };
 
     let health = HealthSettings {
-        period: args.cluster_health_period,
-        failure_threshold: args.cluster_failure_threshold,
-        success_threshold: args.cluster_success_threshold,
-        timeout: args.cluster_health_timeout,
+        period: resolved.cluster_health_period,
+        failure_threshold: resolved.cluster_failure_threshold,
+        success_threshold: resolved.cluster_success_threshold,
+        timeout: resolved.cluster_health_timeout,
     };
     let registry = Arc::new(Registry::new(args.member_qps, args.member_burst));
     let cluster_task = tokio::spawn(registry::run(
@@ -130,14 +151,14 @@ pub async fn run(args: Args) -> Result<()> {
         args.federation_namespace.clone(),
         health,
         metrics.clone(),
-        crate::events::Publisher::new(host.clone(), "kfed", Some(identity.clone())),
+        events,
     ));
     let settings = Settings {
         workers: args.workers,
-        adopt: args.adopt_resources,
+        adopt: resolved.adopt_resources,
         instance: Some(identity.clone()),
     };
-    info!(namespace = %args.federation_namespace, workers = args.workers, adopt = args.adopt_resources, "kfed controller running");
+    info!(namespace = %args.federation_namespace, workers = args.workers, adopt = resolved.adopt_resources, "kfed controller running");
     sync::run(host.clone(), registry, settings, metrics, stop_rx).await;
     cluster_task.abort();
     if let Some((keeper, fence)) = lease {
@@ -150,7 +171,7 @@ pub async fn run(args: Args) -> Result<()> {
             &args.federation_namespace,
             LEASE_NAME,
             &identity,
-            Timings::default(),
+            resolved.leader,
         )
         .context("setting up leader election")?;
         match elector.release().await {

@@ -6,8 +6,10 @@ mod controller;
 mod crds;
 mod federate;
 mod join;
+mod kubefedconfig;
 mod orphaning;
 mod output;
+mod settings;
 mod status;
 
 use clap::{Parser, Subcommand};

@@ -6,6 +6,7 @@ pub mod fields;
 pub mod kinds;
 pub mod member_object;
 pub mod members;
+pub mod orphans;
 pub mod reconcile;
 pub mod status;
 
@@ -330,8 +331,15 @@ pub async fn run(
             shared: shared.clone(),
         });
         controller
-            .run(reconcile::reconcile, error_policy, ctx)
-            .for_each(|_| futures::future::ready(()))
+            .run(reconcile::reconcile, error_policy, ctx.clone())
+            .for_each(move |result| {
+                // A member event named a federated object the host does not hold.
+                if let Err(kube::runtime::controller::Error::ObjectNotFound(federated)) = result {
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move { orphans::unlabel(&ctx, &federated).await });
+                }
+                futures::future::ready(())
+            })
     });
     futures::future::join_all(runs).await;
     member_watches.abort();

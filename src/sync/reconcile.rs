@@ -343,7 +343,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
     Ok(Action::await_change())
 }
 
-fn target<'a>(
+pub(crate) fn target<'a>(
     ctx: &'a KindContext,
     cluster: &'a str,
     client: kube::Client,

@@ -128,8 +128,37 @@ impl Testbed {
 
     /// Creates a namespace (deleting a leftover one from an earlier run first).
     pub fn fresh_namespace(&self, context: &str, name: &str) {
+        if context == "host" {
+            self.release_leftovers(name);
+        }
         self.delete_namespace(context, name);
         self.kubectl_ok(context, &["create", "namespace", name]);
+    }
+
+    /// Deletes the federated objects an earlier run left in a host namespace: without a
+    /// running controller their finalizers would keep the namespace terminating forever,
+    /// so they are released here. (`get federated -n` also lists cluster-scoped kinds;
+    /// only this namespace's are touched.)
+    fn release_leftovers(&self, name: &str) {
+        let leftovers = self.kubectl("host", &["get", "federated", "-n", name, "-o", "json"]);
+        let leftovers: serde_json::Value = serde_json::from_slice(&leftovers.stdout).unwrap_or_default();
+        for item in leftovers["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["metadata"]["namespace"] == name)
+        {
+            let object = format!(
+                "{}/{}",
+                item["kind"].as_str().unwrap_or_default(),
+                item["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            // Delete first: kfed's admission policy gives every live object the finalizer back.
+            let object = object.to_lowercase();
+            let _ = self.kubectl("host", &["delete", &object, "-n", name, "--wait=false"]);
+            let patch = r#"{"metadata":{"finalizers":null}}"#;
+            let _ = self.kubectl("host", &["patch", &object, "-n", name, "--type=merge", "-p", patch]);
+        }
     }
 }
 
@@ -246,28 +275,7 @@ impl Testbed {
 
     /// A fresh namespace on the host with a FederatedNamespace placing it on `clusters`.
     pub fn federated_namespace(&self, name: &str, clusters: &[String]) {
-        // Leftovers of an earlier run: without a running controller their finalizers
-        // would keep the namespace terminating forever, so release them first.
-        // (`get federated -n` also lists cluster-scoped kinds; keep only this namespace's.)
-        let leftovers = self.kubectl("host", &["get", "federated", "-n", name, "-o", "json"]);
-        let leftovers: serde_json::Value = serde_json::from_slice(&leftovers.stdout).unwrap_or_default();
-        for item in leftovers["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|i| i["metadata"]["namespace"] == name)
-        {
-            let object = format!(
-                "{}/{}",
-                item["kind"].as_str().unwrap_or_default(),
-                item["metadata"]["name"].as_str().unwrap_or_default()
-            );
-            // Delete first: kfed's admission policy gives every live object the finalizer back.
-            let object = object.to_lowercase();
-            let _ = self.kubectl("host", &["delete", &object, "-n", name, "--wait=false"]);
-            let patch = r#"{"metadata":{"finalizers":null}}"#;
-            let _ = self.kubectl("host", &["patch", &object, "-n", name, "--type=merge", "-p", patch]);
-        }
+        self.release_leftovers(name);
         for context in std::iter::once("host".to_string()).chain(self.members()) {
             self.delete_namespace(&context, name);
         }

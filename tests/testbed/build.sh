@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the testbed binaries (kube multi-call binary, etcd, testbed launcher)
+# Builds the testbed binaries (kube multi-call binary, etcd, testbed launcher,
+# and KubeFed's kubefedctl for the compatibility tests)
 # into a cache outside the checkout, keyed by version and by the sources that
 # produce them, so a second run does not rebuild. Prints the bin directory.
 # `build.sh launcher` builds only the launcher (seconds), for commands such as
@@ -48,4 +49,7 @@ if [ "$only" = launcher ]; then echo "$bin"; exit 0; fi
 build kube "$here/k8s" "$KUBERNETES_VERSION-$(key "$here/k8s/go.mod" "$here/k8s/go.sum" "$here/k8s/main.go")" . \
   -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean"
 build etcd "$here/etcd" "$ETCD_VERSION-$(key "$here/etcd/go.mod" "$here/etcd/go.sum" "$here/etcd/main.go")" . -ldflags "-s -w"
+# KubeFed's own CLI (v0.10.0, from its Go module), for the compatibility tests.
+build kubefedctl "$here/kubefedctl" "$(key "$here/kubefedctl/go.mod" "$here/kubefedctl/go.sum")" \
+  sigs.k8s.io/kubefed/cmd/kubefedctl -ldflags "-s -w"
 echo "$bin"
