@@ -392,3 +392,87 @@ impl Drop for KubeFedConfigDefaults<'_> {
         );
     }
 }
+
+#[test]
+fn deleting_a_federated_namespace_on_a_host_that_is_also_a_member_finishes() {
+    // KubeFed's own CI joins the host as a member; `kubectl delete namespace` must finish:
+    // the host's namespace waits for the FederatedNamespace's finalizer, so kfed must not
+    // wait for that namespace to go first.
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let ns = "kfed-t-hostdelete";
+    tb.federated_namespace(ns, &members);
+    let kfed = |args: &[&str]| {
+        let out = Command::new(common::kfed_bin())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&tb.kubeconfig)
+            .output()
+            .expect("kfed runs");
+        ok(out, &format!("kfed {}", args.join(" ")));
+    };
+    kfed(&[
+        "join",
+        "self",
+        "--cluster-context",
+        "host",
+        "--host-cluster-context",
+        "host",
+    ]);
+    let _unjoin = HostUnjoined(&tb);
+    let controller = Controller::start(&tb, "hostdelete", &[]);
+    tb.apply(
+        "host",
+        &format!(
+            "apiVersion: types.kubefed.io/v1beta1\nkind: FederatedNamespace\nmetadata: {{name: {ns}, namespace: {ns}}}\nspec:\n  placement:\n    clusters: [{{name: member1}}, {{name: self}}]\n"
+        ),
+    );
+    tb.apply(
+        "host",
+        &json!({
+            "apiVersion": "types.kubefed.io/v1beta1",
+            "kind": "FederatedConfigMap",
+            "metadata": {"name": "inside", "namespace": ns},
+            "spec": {"placement": {"clusters": [{"name": "member1"}]}, "template": {"data": {"k": "v"}}},
+        })
+        .to_string(),
+    );
+    eventually("the ConfigMap in member1", WAIT, || {
+        tb.get("member1", "configmap", Some(ns), "inside")
+    });
+    eventually("the host namespace labelled as managed", WAIT, || {
+        (tb.get("host", "namespace", None, ns)?["metadata"]["labels"]["kubefed.io/managed"] == "true").then_some(())
+    });
+
+    tb.kubectl_ok("host", &["delete", "namespace", ns, "--wait=false"]);
+    eventually("the host namespace to be gone", WAIT, || {
+        tb.get("host", "namespace", None, ns).is_none().then_some(())
+    });
+    eventually("the namespace to be gone from member1", WAIT, || {
+        tb.get("member1", "namespace", None, ns).is_none().then_some(())
+    });
+    controller.stop();
+}
+
+/// Unjoins the host from itself when dropped, also when the test fails half-way.
+struct HostUnjoined<'a>(&'a Testbed);
+
+impl Drop for HostUnjoined<'_> {
+    fn drop(&mut self) {
+        let out = Command::new(common::kfed_bin())
+            .args([
+                "unjoin",
+                "self",
+                "--cluster-context",
+                "host",
+                "--host-cluster-context",
+                "host",
+                "--kubeconfig",
+            ])
+            .arg(&self.0.kubeconfig)
+            .output();
+        if !out.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("kfed unjoin self failed: {out:?}");
+        }
+    }
+}

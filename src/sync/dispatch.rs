@@ -297,7 +297,11 @@ pub async fn ensure_absent(target: &Target<'_>, removal: &Removal, wait: bool) -
         return Outcome::ok(cluster, Change::None); // not ours
     }
     if obj.deleting {
-        return if wait {
+        // An object kept in place (orphaned) is never waited for: deleting it is someone
+        // else's business. Above all the host's own namespace when the host is a member:
+        // it is being deleted because the user deletes it, and it cannot go before the
+        // FederatedNamespace inside it releases its finalizer.
+        return if wait && !matches!(removal, Removal::Orphan) {
             Outcome::failed(
                 cluster,
                 ClusterState::WaitingForRemoval,

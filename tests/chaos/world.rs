@@ -636,6 +636,28 @@ impl World {
         })
     }
 
+    /// How many ConfigMaps of the namespace `member` created at or after `since` (its API
+    /// server's clock, whole seconds), by a consistent read.
+    pub fn created_since(&self, member: &str, since: std::time::SystemTime) -> usize {
+        let since = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.rt.block_on(async {
+            let client = self.clients.get(member).expect("a member of the world").clone();
+            let api: Api<ConfigMap> = Api::namespaced(client, &self.ns);
+            let list = api
+                .list(&Read::Consistent.params())
+                .await
+                .expect("listing the member's ConfigMaps");
+            list.items
+                .iter()
+                .filter(|cm| cm.metadata.name.as_deref() != Some(ROOT_CA))
+                .filter_map(|cm| cm.metadata.creation_timestamp.as_ref())
+                .filter(|t| t.0.as_second() >= since)
+                .count()
+        })
+    }
+
     /// [`World::member_state`], retried a few times: for checks of members that are up.
     pub fn member_state_retrying(&self, members: &[&str], read: Read, what: &str) -> State {
         let mut attempt = 0;

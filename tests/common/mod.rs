@@ -464,7 +464,8 @@ impl Controller {
                 [
                     ["--cluster-health-period", "1s"],
                     ["--cluster-failure-threshold", "2"],
-                    ["--cluster-health-timeout", "1s"],
+                    // A stopped member refuses at once; a loaded one may take a while.
+                    ["--cluster-health-timeout", "5s"],
                     ["--metrics-bind-address", "127.0.0.1:0"],
                 ]
                 .into_iter()
