@@ -66,11 +66,13 @@ pub enum LeaderError {
 }
 
 /// The Lease record as last seen, and when this process first saw it so.
+#[derive(Clone)]
 struct Observed {
     record: Option<LeaseSpec>,
     at: Instant,
 }
 
+#[derive(Clone)]
 pub struct Elector {
     api: Api<Lease>,
     name: String,

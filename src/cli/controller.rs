@@ -128,12 +128,13 @@ pub async fn run(args: Args) -> Result<()> {
         // when the async runtime itself is starved. A new process starts as a follower.
         let fence = Fence::start(acquired, resolved.leader.renew_deadline);
         let keeper_fence = fence.clone();
+        let releaser = elector.clone();
         let keeper = tokio::spawn(async move {
             let lost = elector.keep(acquired, &keeper_fence).await;
             warn!(reason = %lost, "lost leadership; exiting");
             std::process::exit(1);
         });
-        Some((keeper, fence))
+        Some((keeper, fence, releaser))
     } else {
         None
     };
@@ -161,20 +162,12 @@ pub async fn run(args: Args) -> Result<()> {
     info!(namespace = %args.federation_namespace, workers = args.workers, adopt = resolved.adopt_resources, "kfed controller running");
     sync::run(host.clone(), registry, settings, metrics, stop_rx).await;
     cluster_task.abort();
-    if let Some((keeper, fence)) = lease {
+    if let Some((keeper, fence, releaser)) = lease {
         // Every reconcile has finished: stop renewing and give the Lease up, so a
         // standby takes over at its next attempt instead of after the lease expires.
         keeper.abort();
         fence.disarm();
-        let elector = Elector::new(
-            host.clone(),
-            &args.federation_namespace,
-            LEASE_NAME,
-            &identity,
-            resolved.leader,
-        )
-        .context("setting up leader election")?;
-        match elector.release().await {
+        match releaser.release().await {
             Ok(()) => info!("leadership released"),
             Err(e) => warn!(error = %e, "releasing the leader Lease failed"),
         }
