@@ -14,9 +14,9 @@ all: build
 build:
 	$(CARGO) build --locked
 
-## Regenerate the CRDs under config/crd/bases from the codegen catalog.
+## Regenerate the CRDs under config/crd/bases and the built-in FTCs under config/typeconfigs from the codegen catalog.
 crds:
-	$(CARGO) run --locked --quiet -- crds --output-dir config/crd/bases
+	$(CARGO) run --locked --quiet -- crds --output-dir config/crd/bases --typeconfig-dir config/typeconfigs
 
 fmt:
 	$(CARGO) fmt --all

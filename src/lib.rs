@@ -4,6 +4,8 @@ pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod events;
+pub mod frontends;
+pub mod kinds;
 pub mod leader;
 pub mod metrics;
 pub mod overrides;

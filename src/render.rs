@@ -7,8 +7,8 @@
 //! (no controller in the member would ever remove them).
 
 use crate::api::OverrideOp;
+use crate::kinds::Kind;
 use crate::overrides::{self, OverrideError};
-use kfed_codegen::{Scope, TargetKind};
 use serde_json::{Map, Value};
 
 /// Label on every object kfed manages in a member cluster.
@@ -21,7 +21,7 @@ const PROPAGATED_METADATA: &[&str] = &["labels", "annotations"];
 /// Identity of the federated object being rendered.
 #[derive(Clone, Copy, Debug)]
 pub struct Source<'a> {
-    pub target: &'a TargetKind,
+    pub kind: &'a Kind,
     pub name: &'a str,
     /// Namespace of the federated object (`None` when cluster-scoped).
     pub namespace: Option<&'a str>,
@@ -64,7 +64,7 @@ pub fn render(
     // Overrides may touch apiVersion (KubeFed allows it) but never identity.
     let identity_changed = object.pointer("/metadata/name").and_then(Value::as_str) != Some(member_name(source))
         || object.pointer("/metadata/namespace").and_then(Value::as_str) != member_namespace(source)
-        || object.get("kind").and_then(Value::as_str) != Some(source.target.kind);
+        || object.get("kind").and_then(Value::as_str) != Some(source.kind.target_kind());
     if identity_changed {
         return Err(RenderError::Invalid(format!(
             "cluster {cluster}: overrides may not change the name, namespace or kind of the object"
@@ -93,15 +93,16 @@ pub fn member_name<'a>(source: Source<'a>) -> &'a str {
 
 /// Namespace of the member object: the federated object's, for namespaced targets.
 pub fn member_namespace<'a>(source: Source<'a>) -> Option<&'a str> {
-    match source.target.scope {
-        Scope::Namespaced => source.namespace,
-        Scope::Cluster => None,
+    if source.kind.target_namespaced() {
+        source.namespace
+    } else {
+        None
     }
 }
 
 fn set_identity(object: &mut Value, source: Source<'_>) {
-    object["apiVersion"] = Value::String(source.target.api_version());
-    object["kind"] = Value::String(source.target.kind.to_string());
+    object["apiVersion"] = Value::String(source.kind.target_resource.api_version.clone());
+    object["kind"] = Value::String(source.kind.target_kind().to_string());
     object["metadata"]["name"] = Value::String(member_name(source).to_string());
     if let (Some(ns), Some(metadata)) = (member_namespace(source), object["metadata"].as_object_mut()) {
         metadata.insert("namespace".into(), Value::String(ns.to_string()));
@@ -111,19 +112,14 @@ fn set_identity(object: &mut Value, source: Source<'_>) {
 /// Replaces values that must never be shown.
 pub const REDACTED: &str = "<redacted>";
 
-/// True for kinds whose content is confidential (Secrets): messages about them never quote values.
-pub fn is_confidential(target: &TargetKind) -> bool {
-    target.group.is_empty() && target.kind == "Secret"
-}
-
 /// An error message about the rendered member `object` that is safe to show in status,
 /// Events and logs. For a confidential kind, every value of its `data` and `stringData`
 /// (as written, JSON-escaped, base64-encoded and base64-decoded) is replaced by
 /// `<redacted>`, and so is whatever the API server quotes after `got` in a typed-patch
 /// error (`.data.k: expected string, got &value.valueUnstructured{Value:...}`), whatever
 /// its length. Other kinds' messages are returned unchanged.
-pub fn redact(target: &TargetKind, object: &Value, message: &str) -> String {
-    if !is_confidential(target) {
+pub fn redact(kind: &Kind, object: &Value, message: &str) -> String {
+    if !kind.behaviour.confidential {
         return message.to_string();
     }
     let mut message = redact_quoted_values(message);
@@ -249,7 +245,7 @@ mod tests {
 
     fn source(kind: &str, name: &'static str, namespace: Option<&'static str>) -> Source<'static> {
         Source {
-            target: lookup(kind).expect("kind in catalog"),
+            kind: Box::leak(Box::new(Kind::builtin(lookup(kind).expect("kind in catalog")))),
             name,
             namespace,
         }
@@ -436,7 +432,7 @@ mod tests {
 
     #[test]
     fn secret_values_are_redacted_from_messages() {
-        let secret = lookup("Secret").expect("Secret in catalog");
+        let secret = &Kind::builtin(lookup("Secret").expect("Secret in catalog"));
         // dmFsdWUtaW4tZGF0YQ== is "value-in-data"; cGxhaW4gInF1b3RlZCIgdmFsdWU= is `plain "quoted" value`.
         let object = json!({
             "kind": "Secret",
@@ -466,7 +462,7 @@ mod tests {
             "x: expected string, got <redacted>"
         );
         // Other kinds keep their messages.
-        let cm = lookup("ConfigMap").expect("ConfigMap in catalog");
+        let cm = &Kind::builtin(lookup("ConfigMap").expect("ConfigMap in catalog"));
         assert_eq!(redact(cm, &object, message), message);
     }
 }

@@ -14,6 +14,9 @@ echo "==> installing the kfed CRDs and admission policy into the host cluster"
 kubectl --context host apply --server-side --force-conflicts -f config/crd/bases >/dev/null
 kubectl --context host wait --for=condition=Established --timeout=120s -f config/crd/bases >/dev/null
 kubectl --context host apply --server-side --force-conflicts -k config/admission >/dev/null
+echo "==> enabling the built-in kinds (a FederatedTypeConfig each)"
+kubectl --context host create namespace kube-federation-system --dry-run=client -o yaml | kubectl --context host apply -f - >/dev/null
+kubectl --context host apply --server-side --force-conflicts -k config/typeconfigs >/dev/null
 
 echo "==> joining the members"
 members=$(kubectl config get-contexts -o name | grep '^member' | sort)

@@ -27,6 +27,7 @@ const KUSTOMIZATIONS: &[&str] = &[
     "config/rbac",
     "config/flowcontrol",
     "config/manager",
+    "config/typeconfigs",
 ];
 
 #[test]
@@ -42,6 +43,13 @@ fn install_manifests_render_and_are_least_privilege() {
     deploy_manifest_is_current(&rendered["config/default"]);
 
     let default = &objects["config/default"];
+    // Every built-in kind propagates out of the box: its FederatedTypeConfig is installed.
+    let ftcs: Vec<&Value> = default.iter().filter(|o| o["kind"] == "FederatedTypeConfig").collect();
+    assert_eq!(ftcs.len(), kfed_codegen::CATALOG.len());
+    assert!(
+        ftcs.iter()
+            .all(|f| f["metadata"]["namespace"] == NS && f["spec"]["propagation"] == "Enabled")
+    );
     namespaces_are_right(default);
     cluster_role_is_exact(default);
     role_is_exact(default);
@@ -331,8 +339,9 @@ fn crd_kustomization_lists_every_crd(crds: &[Value]) {
         missing.is_empty() && extra.is_empty(),
         "config/crd/kustomization.yaml must list every file in config/crd/bases: missing {missing:?}, not in bases {extra:?}"
     );
-    // 31 federated kinds, KubeFedCluster and KubeFedConfig, each file named after its CRD.
-    assert_eq!(files.len(), kfed_codegen::CATALOG.len() + 2);
+    // 31 federated kinds, KubeFedCluster, KubeFedConfig and FederatedTypeConfig, each file
+    // named after its CRD.
+    assert_eq!(files.len(), kfed_codegen::CATALOG.len() + 3);
     let rendered: BTreeSet<String> = crds
         .iter()
         .map(|o| {
@@ -421,10 +430,13 @@ fn cluster_role_is_exact(objects: &[Value]) {
         !actual.iter().any(|(g, r, _)| g.is_empty() && r.starts_with("secrets")),
         "the ClusterRole grants something on Secrets cluster-wide"
     );
-    let plurals: Vec<String> = kfed_codegen::CATALOG.iter().map(|k| k.federated_plural()).collect();
-    let status: Vec<String> = plurals.iter().map(|p| format!("{p}/status")).collect();
-    let mut expected = triples("types.kubefed.io", &plurals, &["get", "list", "watch", "patch"]);
-    expected.extend(triples("types.kubefed.io", &status, &["patch"]));
+    // Kinds are runtime data (FederatedTypeConfigs), so every federated type and its status.
+    let mut expected = triples("types.kubefed.io", &["*".into()], &["get", "list", "watch", "patch"]);
+    expected.extend(triples(
+        "apiextensions.k8s.io",
+        &["customresourcedefinitions".into()],
+        &["get", "list", "watch"],
+    ));
     expected.extend(triples("events.k8s.io", &["events".into()], &["create", "patch"]));
     expected.extend(triples("", &["namespaces".into()], &["get"]));
     let missing: Vec<_> = expected.difference(&actual).collect();
@@ -460,6 +472,16 @@ fn role_is_exact(objects: &[Value]) {
         "core.kubefed.io",
         &["kubefedconfigs".into()],
         &["get", "create"],
+    ));
+    expected.extend(triples(
+        "core.kubefed.io",
+        &["federatedtypeconfigs".into()],
+        &["get", "list", "watch", "patch"],
+    ));
+    expected.extend(triples(
+        "core.kubefed.io",
+        &["federatedtypeconfigs/status".into()],
+        &["patch"],
     ));
     expected.extend(triples("", &["secrets".into()], &["get", "list", "watch"]));
     expected.extend(triples(

@@ -22,6 +22,8 @@ pub struct TargetKind {
     pub scope: Scope,
     /// Has an integer `spec.replicas`, so `retainReplicas` applies.
     pub scalable: bool,
+    /// Holds confidential values (Secrets): messages about it never quote them.
+    pub confidential: bool,
     /// The target's own short names; the federated kind gets each prefixed with `f`.
     pub short_names: &'static [&'static str],
     /// Path of the k8s-openapi type whose schema types the template.
@@ -86,6 +88,7 @@ const fn kind(
         plural,
         scope,
         scalable: false,
+        confidential: false,
         short_names,
         rust_type,
     }
@@ -96,13 +99,18 @@ const fn scalable(mut k: TargetKind) -> TargetKind {
     k
 }
 
+const fn confidential(mut k: TargetKind) -> TargetKind {
+    k.confidential = true;
+    k
+}
+
 use Scope::{Cluster, Namespaced};
 
 /// Every kind kfed federates, in a stable order (the CRD files and the docs follow it).
 #[rustfmt::skip]
 pub const CATALOG: &[TargetKind] = &[
     kind("", "v1", "ConfigMap", "configmaps", Namespaced, &["cm"], "k8s_openapi::api::core::v1::ConfigMap"),
-    kind("", "v1", "Secret", "secrets", Namespaced, &[], "k8s_openapi::api::core::v1::Secret"),
+    confidential(kind("", "v1", "Secret", "secrets", Namespaced, &[], "k8s_openapi::api::core::v1::Secret")),
     kind("", "v1", "Service", "services", Namespaced, &["svc"], "k8s_openapi::api::core::v1::Service"),
     kind("", "v1", "ServiceAccount", "serviceaccounts", Namespaced, &["sa"], "k8s_openapi::api::core::v1::ServiceAccount"),
     kind("", "v1", "Namespace", "namespaces", Cluster, &["ns"], "k8s_openapi::api::core::v1::Namespace"),

@@ -5,8 +5,10 @@ pub mod crds;
 pub mod federated;
 pub mod kubefedconfig;
 pub mod template;
+pub mod typeconfig;
 
 pub use cluster::{KubeFedCluster, KubeFedClusterSpec, KubeFedClusterStatus};
 pub use federated::*;
 pub use kubefedconfig::{KUBEFEDCONFIG_NAME, KubeFedConfig, KubeFedConfigSpec};
 pub use template::Template;
+pub use typeconfig::{FTC_FINALIZER, FederatedTypeConfig, FederatedTypeConfigSpec, FederatedTypeConfigStatus};

@@ -5,6 +5,7 @@ use crate::cli::kubefedconfig;
 use crate::cli::settings::{self, Flags};
 use crate::cluster::health::HealthSettings;
 use crate::cluster::{Registry, registry};
+use crate::frontends::kubefed::typeconfig;
 use crate::leader::{Elector, Fence};
 use crate::metrics::Metrics;
 use crate::sync::{self, Settings};
@@ -160,7 +161,17 @@ pub async fn run(args: Args) -> Result<()> {
         instance: Some(identity.clone()),
     };
     info!(namespace = %args.federation_namespace, workers = args.workers, adopt = resolved.adopt_resources, "kfed controller running");
-    sync::run(host.clone(), registry, settings, metrics, stop_rx).await;
+    // The FederatedTypeConfigs decide which kinds run; the engine follows their set.
+    let (kinds_tx, kinds_rx) = tokio::sync::watch::channel(None);
+    let typeconfigs = tokio::spawn(typeconfig::run(
+        host.clone(),
+        args.federation_namespace.clone(),
+        crate::events::Publisher::new(host.clone(), "kfed", Some(identity.clone())),
+        kinds_tx,
+        stop_rx.clone(),
+    ));
+    sync::run(host.clone(), registry, settings, metrics, kinds_rx, stop_rx).await;
+    typeconfigs.abort();
     cluster_task.abort();
     if let Some((keeper, fence, releaser)) = lease {
         // Every reconcile has finished: stop renewing and give the Lease up, so a

@@ -2,9 +2,9 @@
 
 use crate::cli::clients::HostArgs;
 use crate::cli::output::{Output, print_objects};
-use crate::sync::kinds::{self, Kind};
+use crate::kinds::{self, Kind};
 use anyhow::{Context, Result, anyhow, bail};
-use kfed_codegen::{CATALOG, Scope, TargetKind};
+use kfed_codegen::{CATALOG, Scope};
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
@@ -70,20 +70,19 @@ pub async fn run(args: Args) -> Result<()> {
 
 /// The resource itself, plus with `--contents` every supported resource in a namespace.
 async fn from_cluster(host: &Client, kind: &Kind, name: &str, namespace: &str, contents: bool) -> Result<Vec<Value>> {
-    let target = kind.target;
-    let ns = (target.scope == Scope::Namespaced).then_some(namespace);
+    let ns = kind.target_namespaced().then_some(namespace);
     let in_namespace = ns.map(|n| format!(" in namespace {n}")).unwrap_or_default();
     let obj = kind
         .target_api(host, ns)
         .get(name)
         .await
-        .with_context(|| format!("reading {} {name}{in_namespace}", target.kind))?;
+        .with_context(|| format!("reading {} {name}{in_namespace}", kind.target_kind()))?;
     let mut objects = vec![serde_json::to_value(&obj)?];
     if contents {
-        if !target.is_namespace() {
+        if !kind.behaviour.namespace {
             bail!("--contents only applies to a Namespace");
         }
-        for member_kind in kinds::all().iter().filter(|k| k.target.scope == Scope::Namespaced) {
+        for member_kind in kinds::builtin().iter().filter(|k| k.target_namespaced()) {
             let list = match member_kind
                 .target_api(host, Some(name))
                 .list(&ListParams::default())
@@ -92,20 +91,21 @@ async fn from_cluster(host: &Client, kind: &Kind, name: &str, namespace: &str, c
                 Ok(list) => list,
                 Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => continue, // kind not served or not readable
                 Err(e) => {
-                    return Err(
-                        anyhow!(e).context(format!("listing {} in namespace {name}", member_kind.target.plural))
-                    );
+                    return Err(anyhow!(e).context(format!(
+                        "listing {} in namespace {name}",
+                        member_kind.target_resource.plural
+                    )));
                 }
             };
             for mut item in list
                 .items
                 .into_iter()
-                .filter(|o| !generated_by_the_cluster(member_kind.target, o))
+                .filter(|o| !generated_by_the_cluster(member_kind, o))
             {
                 // Items of a list carry no apiVersion/kind of their own.
                 item.types = Some(kube::api::TypeMeta {
-                    api_version: member_kind.target.api_version(),
-                    kind: member_kind.target.kind.into(),
+                    api_version: member_kind.target_resource.api_version.clone(),
+                    kind: member_kind.target_kind().into(),
                 });
                 objects.push(serde_json::to_value(&item)?);
             }
@@ -116,10 +116,10 @@ async fn from_cluster(host: &Client, kind: &Kind, name: &str, namespace: &str, c
 
 /// Objects that controllers create by themselves in every namespace or for
 /// another object: federating them would fight those controllers.
-fn generated_by_the_cluster(kind: &TargetKind, obj: &DynamicObject) -> bool {
+fn generated_by_the_cluster(kind: &Kind, obj: &DynamicObject) -> bool {
     let owned = obj.owner_references().iter().any(|o| o.controller == Some(true));
     let name = obj.name_any();
-    let default_object = match kind.kind {
+    let default_object = match kind.target_kind() {
         "ServiceAccount" => name == "default",
         "ConfigMap" => name == "kube-root-ca.crt",
         "Secret" => obj.data.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token"),
@@ -225,7 +225,7 @@ async fn create(host: &Client, obj: &Value, dry_run: bool) -> Result<()> {
         .with_context(|| format!("creating {kind} {name}"))?;
     println!(
         "{}.{}/{name} {}",
-        federated.target.federated_plural(),
+        federated.federated_resource.plural,
         crate::api::GROUP,
         if dry_run {
             "validated (server dry run)"

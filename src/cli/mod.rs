@@ -4,6 +4,7 @@
 mod clients;
 mod controller;
 mod crds;
+mod enable;
 mod federate;
 mod join;
 mod kubefedconfig;
@@ -44,6 +45,16 @@ enum Command {
         after_help = "Examples:\n  kfed federate deployment web -n shop                  # create FederatedDeployment shop/web\n  kfed federate namespace shop --contents -o yaml        # print the namespace and everything in it, federated\n  kfed federate -f app.yaml --clusters member1,member2   # from manifests\n  cat app.yaml | kfed federate -f - -o json"
     )]
     Federate(federate::Args),
+    /// Federate an API type (kubefedctl enable): create its Federated<Kind> CRD and FederatedTypeConfig.
+    #[command(
+        after_help = "Examples:\n  kfed enable deployments.apps\n  kfed enable widgets.example.com --host-cluster-context host\n  kfed enable widgets.example.com --version v1beta1 -o yaml   # print the CRD and the FederatedTypeConfig\n  kfed enable -f widget-crd.yaml -o yaml                       # from the target's CRD in a file"
+    )]
+    Enable(enable::EnableArgs),
+    /// Stop propagating an API type (kubefedctl disable); --delete-federated-type also deletes its CRD and FederatedTypeConfig.
+    #[command(
+        after_help = "Examples:\n  kfed disable widgets.example.com\n  kfed disable widgets.example.com --delete-federated-type"
+    )]
+    Disable(enable::DisableArgs),
     /// Keep (enable) or delete (disable) the member objects when a federated object is deleted.
     #[command(
         name = "orphaning-deletion",
@@ -81,6 +92,8 @@ pub fn main() -> ExitCode {
             Command::Unjoin(args) => join::unjoin(args).await,
             Command::Crds(args) => crds::run(args),
             Command::Federate(args) => federate::run(args).await,
+            Command::Enable(args) => enable::enable(args).await,
+            Command::Disable(args) => enable::disable(args).await,
             Command::OrphaningDeletion(args) => orphaning::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Version => {

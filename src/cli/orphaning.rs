@@ -1,7 +1,7 @@
 //! `kfed orphaning-deletion enable|disable|status KIND NAME`.
 
 use crate::cli::clients::HostArgs;
-use crate::sync::kinds;
+use crate::kinds;
 use crate::sync::reconcile::ORPHAN_ANNOTATION;
 use anyhow::{Context, Result, anyhow};
 use kube::ResourceExt;
@@ -25,7 +25,7 @@ pub async fn run(args: Args) -> Result<()> {
     let kind = kinds::lookup(&args.kind).ok_or_else(|| anyhow!("kind {:?} is not federated by kfed", args.kind))?;
     let namespace = args.host.namespace_or_default(&host);
     let api = kind.federated_api(&host, Some(&namespace));
-    let what = format!("{} {}", kind.target.federated_kind(), args.name);
+    let what = format!("{} {}", kind.federated_resource.kind, args.name);
     let value = match args.action.as_str() {
         "status" => {
             let obj = api.get(&args.name).await.with_context(|| format!("reading {what}"))?;

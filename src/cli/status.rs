@@ -2,7 +2,7 @@
 
 use crate::api::FederatedStatus;
 use crate::cli::clients::HostArgs;
-use crate::sync::kinds::{self, Kind};
+use crate::kinds::{self, Kind};
 use anyhow::{Result, anyhow};
 use kube::ResourceExt;
 use kube::api::{DynamicObject, ListParams};
@@ -31,7 +31,7 @@ pub async fn run(args: Args) -> Result<()> {
     let host = args.host.client().await?;
     let kinds: Vec<Arc<Kind>> = match &args.kind {
         Some(k) => vec![kinds::lookup(k).ok_or_else(|| anyhow!("kind {k:?} is not federated by kfed"))?],
-        None => kinds::all(),
+        None => kinds::builtin(),
     };
     let mut rows = Vec::new();
     for kind in &kinds {
@@ -39,7 +39,7 @@ pub async fn run(args: Args) -> Result<()> {
         let list = match api.list(&ListParams::default()).await {
             Ok(list) => list,
             Err(kube::Error::Api(s)) if s.code == 404 => continue, // CRD not installed
-            Err(e) => return Err(anyhow!(e).context(format!("listing {}", kind.target.federated_plural()))),
+            Err(e) => return Err(anyhow!(e).context(format!("listing {}", kind.federated_resource.plural))),
         };
         for obj in list
             .items
@@ -67,7 +67,7 @@ fn row(kind: &Kind, obj: &DynamicObject) -> Row {
         (Some(c), _) => format!("False ({})", c.reason.as_deref().unwrap_or("?")),
     };
     Row {
-        kind: kind.target.federated_kind(),
+        kind: kind.federated_resource.kind.clone(),
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
         ready,

@@ -3,10 +3,10 @@
 //! touches an object kfed does not manage.
 
 use crate::cluster::registry::RateLimiter;
+use crate::kinds::Kind;
 use crate::render::MANAGED_LABEL;
 use crate::sync::FIELD_MANAGER;
 use crate::sync::fields;
-use crate::sync::kinds::Kind;
 use crate::sync::member_object::MemberObject;
 use crate::sync::status::{ClusterResult, ClusterState};
 use kube::Client;
@@ -113,7 +113,7 @@ impl Target<'_> {
     /// The outcome of a failed write. API servers quote ill-typed values back in
     /// their errors: never a Secret's (status, Events, logs).
     fn write_failed(&self, state: ClusterState, desired: &Value, e: &kube::Error) -> Outcome {
-        let message = crate::render::redact(self.kind.target, desired, &describe(e));
+        let message = crate::render::redact(self.kind, desired, &describe(e));
         Outcome::failed(self.cluster, state, message)
     }
 

@@ -1,6 +1,6 @@
 //! Watches of managed objects in the member clusters.
 //!
-//! For every ready member and every catalog kind, one watch of the objects
+//! For every ready member and every followed kind, one watch of the objects
 //! labelled `kubefed.io/managed=true` feeds a small cache (just what the sync
 //! controller compares) and maps each change back to its federated object, so
 //! drift and deletions in a member are corrected within seconds. Watches start
@@ -8,8 +8,8 @@
 //! member or one member missing a kind never holds up the others.
 
 use crate::cluster::Registry;
+use crate::kinds::Kind;
 use crate::render::MANAGED_LABEL;
-use crate::sync::kinds::Kind;
 use crate::sync::member_object::MemberObject;
 use futures::channel::mpsc::UnboundedSender;
 use futures::{StreamExt, TryStreamExt};
@@ -32,42 +32,76 @@ pub type Trigger = UnboundedSender<ObjectRef<DynamicObject>>;
 /// the sync controller stops waiting for them (at start and on a member's return).
 pub const CACHE_WARMUP: std::time::Duration = std::time::Duration::from_secs(15);
 
-struct ClusterWatches {
-    client_id: u64,
-    stores: Vec<Store<MemberObject>>,
-    tasks: Vec<JoinHandle<()>>,
+/// One kind's watch in one member.
+struct KindWatch {
+    store: Store<MemberObject>,
+    task: JoinHandle<()>,
     started: std::time::Instant,
 }
 
-impl Drop for ClusterWatches {
+impl Drop for KindWatch {
     fn drop(&mut self) {
-        self.tasks.iter().for_each(JoinHandle::abort);
+        self.task.abort();
     }
 }
 
-/// Caches of managed member objects, per member and kind.
+/// The watches of one member, by kind name.
+struct ClusterWatches {
+    client_id: u64,
+    client: Client,
+    kinds: HashMap<String, KindWatch>,
+}
+
+/// A kind the caches follow, with the trigger of its controller.
+struct Followed {
+    kind: Arc<Kind>,
+    trigger: Trigger,
+}
+
+/// Caches of managed member objects, per member and kind. Kinds are added and
+/// removed while the operator runs; members come and go with the registry.
 pub struct MemberCaches {
-    kinds: Vec<Arc<Kind>>,
-    triggers: Vec<Trigger>,
+    kinds: RwLock<HashMap<String, Followed>>,
     clusters: RwLock<HashMap<String, ClusterWatches>>,
     /// Bumped after each refresh that follows a registry change.
     refreshed: tokio::sync::watch::Sender<u64>,
 }
 
 impl MemberCaches {
-    pub fn new(kinds: Vec<Arc<Kind>>, triggers: Vec<Trigger>, refreshed: tokio::sync::watch::Sender<u64>) -> Self {
+    pub fn new(refreshed: tokio::sync::watch::Sender<u64>) -> Self {
         Self {
-            kinds,
-            triggers,
+            kinds: RwLock::new(HashMap::new()),
             clusters: RwLock::new(HashMap::new()),
             refreshed,
         }
     }
 
+    /// Follows `kind` in every ready member, sending member changes to `trigger`.
+    pub fn add_kind(&self, kind: Arc<Kind>, trigger: Trigger) {
+        // Lock order everywhere: kinds, then clusters.
+        let mut kinds = self.kinds.write().unwrap_or_else(|p| p.into_inner());
+        let mut clusters = self.clusters.write().unwrap_or_else(|p| p.into_inner());
+        for (cluster, watches) in clusters.iter_mut() {
+            let watch = start_watch(cluster, watches.client.clone(), &kind, trigger.clone());
+            watches.kinds.insert(kind.name.clone(), watch);
+        }
+        kinds.insert(kind.name.clone(), Followed { kind, trigger });
+    }
+
+    /// Stops following the kind named `name` (its member objects stay).
+    pub fn remove_kind(&self, name: &str) {
+        let mut kinds = self.kinds.write().unwrap_or_else(|p| p.into_inner());
+        kinds.remove(name);
+        let mut clusters = self.clusters.write().unwrap_or_else(|p| p.into_inner());
+        for watches in clusters.values_mut() {
+            watches.kinds.remove(name);
+        }
+    }
+
     /// The cache of `kind` in `cluster`, once it has been filled by a complete list.
-    pub fn synced_store(&self, cluster: &str, kind: usize) -> Option<Store<MemberObject>> {
+    pub fn synced_store(&self, cluster: &str, kind: &str) -> Option<Store<MemberObject>> {
         let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
-        let store = clusters.get(cluster)?.stores.get(kind)?.clone();
+        let store = clusters.get(cluster)?.kinds.get(kind)?.store.clone();
         futures::FutureExt::now_or_never(store.wait_until_ready())
             .and_then(Result::ok)
             .map(|_| store)
@@ -77,15 +111,12 @@ impl MemberCaches {
     /// `CACHE_WARMUP` after its watch started: objects that wait for it are then
     /// compared against the cache instead of being read one by one (after an
     /// outage, a returning member would otherwise get a read per missing object).
-    pub fn warming_up(&self, cluster: &str, kind: usize) -> bool {
+    pub fn warming_up(&self, cluster: &str, kind: &str) -> bool {
         let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
-        let Some(watches) = clusters.get(cluster) else {
+        let Some(watch) = clusters.get(cluster).and_then(|w| w.kinds.get(kind)) else {
             return false;
         };
-        let Some(store) = watches.stores.get(kind) else {
-            return false;
-        };
-        watches.started.elapsed() < CACHE_WARMUP && still_filling(store)
+        watch.started.elapsed() < CACHE_WARMUP && still_filling(&watch.store)
     }
 
     /// Waits (at most `limit`) until every ready member's caches are filled, so a
@@ -95,7 +126,10 @@ impl MemberCaches {
         loop {
             let pending = {
                 let clusters = self.clusters.read().unwrap_or_else(|p| p.into_inner());
-                clusters.values().flat_map(|w| &w.stores).any(still_filling)
+                clusters
+                    .values()
+                    .flat_map(|w| w.kinds.values())
+                    .any(|k| still_filling(&k.store))
             };
             if !pending || tokio::time::Instant::now() >= deadline {
                 return;
@@ -120,6 +154,7 @@ impl MemberCaches {
     /// Starts watches for newly ready members and stops those of members that left or are unready.
     pub fn refresh(&self, registry: &Registry) {
         let members = registry.members();
+        let kinds = self.kinds.read().unwrap_or_else(|p| p.into_inner());
         let mut clusters = self.clusters.write().unwrap_or_else(|p| p.into_inner());
         clusters.retain(|name, watches| {
             members
@@ -132,47 +167,52 @@ impl MemberCaches {
                 continue;
             }
             debug!(cluster = %member.name, "starting member watches");
-            let (stores, tasks) = self
-                .kinds
-                .iter()
-                .map(|kind| self.watch(&member.name, client.clone(), kind))
-                .unzip();
+            let watches = kinds
+                .values()
+                .map(|f| {
+                    let watch = start_watch(&member.name, client.clone(), &f.kind, f.trigger.clone());
+                    (f.kind.name.clone(), watch)
+                })
+                .collect();
             clusters.insert(
                 member.name.clone(),
                 ClusterWatches {
                     client_id: member.client_id,
-                    stores,
-                    tasks,
-                    started: std::time::Instant::now(),
+                    client: client.clone(),
+                    kinds: watches,
                 },
             );
         }
     }
+}
 
-    fn watch(&self, cluster: &str, client: Client, kind: &Arc<Kind>) -> (Store<MemberObject>, JoinHandle<()>) {
-        let api: Api<DynamicObject> = Api::all_with(client, &kind.target_resource);
-        let writer = reflector::store::Writer::new(());
-        let store = writer.as_reader();
-        let trigger = self.triggers[kind.index].clone();
-        let kind = kind.clone();
-        let cluster = cluster.to_string();
-        let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
-        let task = tokio::spawn(async move {
-            let events = watcher(api, config).default_backoff().map_ok(compact);
-            reflector::reflector(writer, events)
-                .touched_objects()
-                .for_each(|event| {
-                    match event {
-                        Ok(obj) => {
-                            let _ = trigger.unbounded_send(kind.federated_ref(&obj.name, obj.namespace.as_deref()));
-                        }
-                        Err(e) => warn!(cluster = %cluster, kind = %kind.target.kind, error = %e, "member watch failed; retrying"),
+/// Watches the managed objects of `kind` in `cluster`.
+fn start_watch(cluster: &str, client: Client, kind: &Arc<Kind>, trigger: Trigger) -> KindWatch {
+    let api: Api<DynamicObject> = Api::all_with(client, &kind.target_resource);
+    let writer = reflector::store::Writer::new(());
+    let store = writer.as_reader();
+    let kind = kind.clone();
+    let cluster = cluster.to_string();
+    let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
+    let task = tokio::spawn(async move {
+        let events = watcher(api, config).default_backoff().map_ok(compact);
+        reflector::reflector(writer, events)
+            .touched_objects()
+            .for_each(|event| {
+                match event {
+                    Ok(obj) => {
+                        let _ = trigger.unbounded_send(kind.federated_ref(&obj.name, obj.namespace.as_deref()));
                     }
-                    futures::future::ready(())
-                })
-                .await;
-        });
-        (store, task)
+                    Err(e) => warn!(cluster = %cluster, kind = %kind.target_kind(), error = %e, "member watch failed; retrying"),
+                }
+                futures::future::ready(())
+            })
+            .await;
+    });
+    KindWatch {
+        store,
+        task,
+        started: std::time::Instant::now(),
     }
 }
 

@@ -1,9 +1,10 @@
-//! The generic sync controller: one kube-runtime controller per catalog kind,
-//! all running the same reconcile over `DynamicObject`s.
+//! The generic sync controller: one kube-runtime controller per federated kind,
+//! all running the same reconcile over `DynamicObject`s. Kinds are started and
+//! stopped while the operator runs (`controllers`).
 
+mod controllers;
 pub mod dispatch;
 pub mod fields;
-pub mod kinds;
 pub mod member_object;
 pub mod members;
 pub mod orphans;
@@ -12,22 +13,18 @@ pub mod status;
 
 use crate::api::FederatedStatus;
 use crate::cluster::Registry;
+use crate::kinds::Kind;
 use crate::metrics::Metrics;
-use futures::StreamExt;
-use kinds::Kind;
+use controllers::Running;
+pub use controllers::{KindSet, run};
 use kube::Client;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::core::DynamicObject;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::utils::PredicateConfig;
-use kube::runtime::{WatchStreamExt, watcher};
-use members::{MemberCaches, Trigger};
+use kube::runtime::reflector::Store;
+use members::MemberCaches;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
 
 /// Field manager of every server-side apply kfed sends.
 pub const FIELD_MANAGER: &str = "kfed";
@@ -64,9 +61,10 @@ pub struct Shared {
     pub host: Client,
     pub registry: Arc<Registry>,
     pub members: Arc<MemberCaches>,
-    pub kinds: Vec<Arc<Kind>>,
-    pub host_stores: Vec<Store<DynamicObject>>,
-    pub triggers: Vec<Trigger>,
+    /// The kinds whose controllers run now, by kind name.
+    running: RwLock<HashMap<String, Running>>,
+    /// Bumped once the member watches have followed a registry change.
+    members_refreshed: tokio::sync::watch::Receiver<u64>,
     pub events: crate::events::Publisher,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
@@ -198,23 +196,29 @@ impl Shared {
         }
         map.insert(namespace.to_string(), clusters.clone());
         drop(map);
-        for kind in self
-            .kinds
-            .iter()
-            .filter(|k| k.target.scope == kfed_codegen::Scope::Namespaced)
-        {
-            let Some(store) = self.host_stores.get(kind.index) else {
-                continue;
-            };
-            for obj in store
+        let running = self.running.read().unwrap_or_else(|p| p.into_inner());
+        for kind in running.values().filter(|r| r.kind.target_namespaced()) {
+            for obj in kind
+                .store
                 .state()
                 .iter()
                 .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
             {
                 let name = obj.metadata.name.clone().unwrap_or_default();
-                let _ = self.triggers[kind.index].unbounded_send(kind.federated_ref(&name, Some(namespace)));
+                let _ = kind
+                    .trigger
+                    .unbounded_send(kind.kind.federated_ref(&name, Some(namespace)));
             }
         }
+    }
+
+    /// The running Namespace kind and its host cache (FederatedNamespaces), if any.
+    pub fn namespace_kind(&self) -> Option<(Arc<Kind>, Store<DynamicObject>)> {
+        let running = self.running.read().unwrap_or_else(|p| p.into_inner());
+        running
+            .values()
+            .find(|r| r.kind.behaviour.namespace)
+            .map(|r| (r.kind.clone(), r.store.clone()))
     }
 }
 
@@ -239,7 +243,7 @@ pub(crate) fn prune_host_object(obj: &mut DynamicObject) {
 
 /// What a reconcile depends on in the federated object itself. Changes elsewhere,
 /// above all kfed's own status writes, do not start a reconcile.
-fn sync_relevant(obj: &DynamicObject) -> Option<u64> {
+pub(crate) fn sync_relevant(obj: &DynamicObject) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     obj.metadata.generation.hash(&mut hasher);
@@ -249,98 +253,4 @@ fn sync_relevant(obj: &DynamicObject) -> Option<u64> {
         obj.annotations().get(annotation).hash(&mut hasher);
     }
     Some(hasher.finish())
-}
-
-fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<KindContext>) -> Action {
-    let key = reconcile::key_of(&obj, &ctx);
-    warn!(kind = %ctx.kind.target.kind, object = %key, %error, "reconcile failed; retrying");
-    Action::requeue(ctx.shared.backoff(&key))
-}
-
-/// Runs every kind's controller until `shutdown` resolves.
-pub async fn run(
-    host: Client,
-    registry: Arc<Registry>,
-    settings: Settings,
-    metrics: Arc<Metrics>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let kinds = kinds::all();
-    let mut controllers = Vec::new();
-    let mut triggers = Vec::new();
-    let mut host_stores = Vec::new();
-    // Every registry change reconciles all objects, but only once the member
-    // watches have followed it, so objects placed on a returning member find its
-    // cache started (and wait for it to fill) instead of reading from the member.
-    let (members_refreshed, refreshes) = tokio::sync::watch::channel(0u64);
-    for kind in &kinds {
-        let (trigger, requests) = futures::channel::mpsc::unbounded();
-        let api: Api<DynamicObject> = Api::all_with(host.clone(), &kind.federated_resource);
-        let writer = reflector::store::Writer::new(kind.federated_resource.clone());
-        let store = writer.as_reader();
-        let changes = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .modify(prune_host_object)
-            .reflect(writer)
-            .applied_objects()
-            .predicate_filter(sync_relevant, PredicateConfig::default());
-        let cluster_changed = futures::stream::unfold(refreshes.clone(), |mut changes| async move {
-            changes.changed().await.ok()?;
-            Some(((), changes))
-        });
-        let mut stop = shutdown.clone();
-        let controller = Controller::for_stream_with(changes, store, kind.federated_resource.clone())
-            .with_config(ControllerConfig::default().concurrency(settings.workers))
-            .reconcile_on(requests)
-            .reconcile_all_on(cluster_changed)
-            .graceful_shutdown_on(async move {
-                let _ = stop.wait_for(|stopping| *stopping).await;
-            });
-        host_stores.push(controller.store());
-        triggers.push(trigger);
-        controllers.push(controller);
-    }
-    let members = Arc::new(MemberCaches::new(kinds.clone(), triggers.clone(), members_refreshed));
-    let shared = Arc::new(Shared {
-        events: crate::events::Publisher::new(host.clone(), "kfed", settings.instance.clone()),
-        host,
-        registry: registry.clone(),
-        members: members.clone(),
-        kinds: kinds.clone(),
-        host_stores,
-        triggers,
-        settings,
-        metrics,
-        backoff: Mutex::new(HashMap::new()),
-        namespace_placements: Mutex::new(HashMap::new()),
-        propagation: Mutex::new(HashMap::new()),
-        written_status: Mutex::new(HashMap::new()),
-        released: Mutex::new(HashMap::new()),
-    });
-    registry.wait_initialized().await;
-    // Start the watches of every ready member now, so that waiting for them below
-    // really waits (the task that keeps them current may not have run yet).
-    members.refresh(&registry);
-    let member_watches = tokio::spawn(members.clone().run(registry));
-    members.wait_synced(members::CACHE_WARMUP).await;
-    shared.metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
-    info!(kinds = kinds.len(), "sync controllers starting");
-    let runs = controllers.into_iter().zip(kinds).map(|(controller, kind)| {
-        let ctx = Arc::new(KindContext {
-            kind,
-            shared: shared.clone(),
-        });
-        controller
-            .run(reconcile::reconcile, error_policy, ctx.clone())
-            .for_each(move |result| {
-                // A member event named a federated object the host does not hold.
-                if let Err(kube::runtime::controller::Error::ObjectNotFound(federated)) = result {
-                    let ctx = ctx.clone();
-                    tokio::spawn(async move { orphans::unlabel(&ctx, &federated).await });
-                }
-                futures::future::ready(())
-            })
-    });
-    futures::future::join_all(runs).await;
-    member_watches.abort();
 }

@@ -35,19 +35,19 @@ pub async fn unlabel(ctx: &KindContext, federated: &ObjectRef<DynamicObject>) {
             let outcome = dispatch::ensure_absent(&target, &Removal::Orphan, false).await;
             if outcome.change == Change::Unlabeled {
                 info!(
-                    cluster = %member.name, kind = %ctx.kind.target.kind, name = %target.name, namespace = ?target.namespace,
+                    cluster = %member.name, kind = %ctx.kind.target_kind(), name = %target.name, namespace = ?target.namespace,
                     "no federated object manages this member object; managed label removed"
                 );
             } else if let Some(message) = outcome.result.message.as_deref() {
                 warn!(
-                    cluster = %member.name, kind = %ctx.kind.target.kind, name = %target.name, namespace = ?target.namespace,
+                    cluster = %member.name, kind = %ctx.kind.target_kind(), name = %target.name, namespace = ?target.namespace,
                     error = %message, "removing the managed label of an unmanaged member object failed"
                 );
             }
             if outcome.change != Change::None || outcome.result.message.is_some() {
                 ctx.shared
                     .metrics
-                    .observe_member_op(&ctx.kind.label(), &member.name, &outcome);
+                    .observe_member_op(ctx.kind.label(), &member.name, &outcome);
             }
         })
     });

@@ -48,7 +48,7 @@ struct Spec {
 
 pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<KindContext>) -> Result<Action, Error> {
     let started = Instant::now();
-    let _running = ctx.shared.metrics.in_flight(&ctx.kind.label());
+    let _running = ctx.shared.metrics.in_flight(ctx.kind.label());
     let result = if obj.metadata.deletion_timestamp.is_some() {
         cleanup(&obj, &ctx).await
     } else {
@@ -56,7 +56,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<KindContext>) -> Result
     };
     ctx.shared
         .metrics
-        .observe_reconcile(&ctx.kind.label(), result.is_ok(), started.elapsed());
+        .observe_reconcile(ctx.kind.label(), result.is_ok(), started.elapsed());
     result
 }
 
@@ -97,7 +97,7 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
                 }
                 Ok(Decision::Clusters(selected)) => {
                     if members.iter().any(|m| {
-                        m.ready && selected.contains(&m.name) && shared.members.warming_up(&m.name, kind.index)
+                        m.ready && selected.contains(&m.name) && shared.members.warming_up(&m.name, &kind.name)
                     }) {
                         return Ok(Action::requeue(Duration::from_secs(1)));
                     }
@@ -108,7 +108,7 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
             }
         }
     };
-    if kind.target.is_namespace() {
+    if kind.behaviour.namespace {
         shared.namespace_placement_changed(&name, &selected);
     }
     // Selected clusters always show; others only while something is wrong there.
@@ -127,13 +127,13 @@ async fn apply(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error> 
     written?;
     let key = key_of(obj, ctx);
     if let Some(latency) = shared.propagation_progress(&key, obj.metadata.generation, wrote, converged) {
-        shared.metrics.observe_propagation(&kind.label(), latency);
+        shared.metrics.observe_propagation(kind.label(), latency);
     }
     if results.iter().any(|r| r.state.retry()) {
         Ok(Action::requeue(shared.backoff(&key)))
     } else {
         shared.reset_backoff(&key);
-        debug!(kind = %kind.target.kind, %name, ?namespace, "reconciled");
+        debug!(kind = %kind.target_kind(), %name, ?namespace, "reconciled");
         Ok(Action::requeue(RESYNC))
     }
 }
@@ -166,7 +166,7 @@ async fn propagate(
         })
     };
     let source = Source {
-        target: ctx.kind.target,
+        kind: &ctx.kind,
         name: &name,
         namespace: namespace.as_deref(),
     };
@@ -174,7 +174,7 @@ async fn propagate(
     let invalid_overrides = overrides::validate(all_overrides).err();
     let options = WriteOptions {
         adopt: ctx.shared.settings.adopt,
-        retain_replicas: ctx.kind.target.scalable && spec.retain_replicas == Some(true),
+        retain_replicas: ctx.kind.scalable() && spec.retain_replicas == Some(true),
         create_unread: true,
     };
     let (name, namespace) = (&name, &namespace);
@@ -219,7 +219,7 @@ async fn propagate(
             let outcome = dispatch::ensure_present(&target, desired, options).await;
             ctx.shared
                 .metrics
-                .observe_member_op(&ctx.kind.label(), cluster, &outcome);
+                .observe_member_op(ctx.kind.label(), cluster, &outcome);
             outcome
         }
     });
@@ -249,11 +249,11 @@ async fn remove_everywhere_except(
                 let removal = protect_host_namespace(ctx, &target, removal).await;
                 let outcome = dispatch::ensure_absent(&target, &removal, false).await;
                 if outcome.change != Change::None {
-                    info!(kind = %ctx.kind.target.kind, %name, ?namespace, cluster = %member.name, change = ?outcome.change, "removed from a cluster outside the placement");
+                    info!(kind = %ctx.kind.target_kind(), %name, ?namespace, cluster = %member.name, change = ?outcome.change, "removed from a cluster outside the placement");
                 }
                 ctx.shared
                     .metrics
-                    .observe_member_op(&ctx.kind.label(), &member.name, &outcome);
+                    .observe_member_op(ctx.kind.label(), &member.name, &outcome);
                 outcome
             })
         });
@@ -314,7 +314,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
             let outcome = dispatch::ensure_absent(&target, &removal, true).await;
             ctx.shared
                 .metrics
-                .observe_member_op(&ctx.kind.label(), &member.name, &outcome);
+                .observe_member_op(ctx.kind.label(), &member.name, &outcome);
             outcome
         }
     });
@@ -339,7 +339,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
     remove_finalizer(obj, ctx).await?;
     ctx.shared.forget(&key_of(obj, ctx));
     ctx.shared.finalizer_released(&key_of(obj, ctx), &uid);
-    info!(kind = %ctx.kind.target.kind, %name, ?namespace, "deleted from every member; finalizer released");
+    info!(kind = %ctx.kind.target_kind(), %name, ?namespace, "deleted from every member; finalizer released");
     Ok(Action::await_change())
 }
 
@@ -352,7 +352,7 @@ pub(crate) fn target<'a>(
     namespace: Option<&'a str>,
 ) -> Target<'a> {
     let source = Source {
-        target: ctx.kind.target,
+        kind: &ctx.kind,
         name,
         namespace,
     };
@@ -362,7 +362,7 @@ pub(crate) fn target<'a>(
         kind: &ctx.kind,
         name: render::member_name(source),
         namespace: render::member_namespace(source),
-        cache: ctx.shared.members.synced_store(cluster, ctx.kind.index),
+        cache: ctx.shared.members.synced_store(cluster, &ctx.kind.name),
         limiter,
     }
 }
@@ -370,7 +370,7 @@ pub(crate) fn target<'a>(
 /// A FederatedNamespace never deletes the namespace that holds it, in a member
 /// that is the host cluster itself (same namespace UID): it only unlabels it.
 async fn protect_host_namespace(ctx: &KindContext, target: &Target<'_>, removal: Removal) -> Removal {
-    if !ctx.kind.target.is_namespace() || matches!(removal, Removal::Orphan) {
+    if !ctx.kind.behaviour.namespace || matches!(removal, Removal::Orphan) {
         return removal;
     }
     let host_ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.shared.host.clone());
@@ -435,7 +435,7 @@ fn cached_field<T: serde::de::DeserializeOwned>(obj: &DynamicObject, field: &str
 }
 
 /// Placement is not computed before the FederatedNamespace cache is complete.
-const NOT_SYNCED: &str = "waiting for the FederatedNamespace cache to fill";
+const NOT_SYNCED: &str = "waiting for the FederatedNamespace cache";
 
 /// How the object's namespace constrains its placement.
 enum NamespaceScope {
@@ -448,7 +448,7 @@ enum NamespaceScope {
 
 fn namespace_scope(obj: &DynamicObject, ctx: &KindContext) -> Result<NamespaceScope, String> {
     let kind = &ctx.kind;
-    if kind.target.is_namespace() {
+    if kind.behaviour.namespace {
         return match obj.namespace() {
             Some(ns) if ns == obj.name_any() => Ok(NamespaceScope::NotApplicable),
             _ => Err(format!(
@@ -457,29 +457,23 @@ fn namespace_scope(obj: &DynamicObject, ctx: &KindContext) -> Result<NamespaceSc
             )),
         };
     }
-    if kind.target.scope == kfed_codegen::Scope::Cluster {
+    if !kind.target_namespaced() {
         return Ok(NamespaceScope::NotApplicable);
     }
     let Some(ns) = obj.namespace() else {
         return Ok(NamespaceScope::NotFederated);
     };
-    let namespace_kind = ctx
-        .shared
-        .kinds
-        .iter()
-        .find(|k| k.target.is_namespace())
-        .map(|k| k.index);
+    // Without the Namespace kind running (it is being restarted, or its FTC went away and
+    // this kind is about to stop too) nothing is known: wait rather than delete.
+    let Some((namespace_kind, store)) = ctx.shared.namespace_kind() else {
+        return Err(NOT_SYNCED.into());
+    };
     // Never judge "not federated" from a cache that is still filling: that would delete member objects.
-    if let Some(store) = namespace_kind.and_then(|i| ctx.shared.host_stores.get(i))
-        && futures::FutureExt::now_or_never(store.wait_until_ready()).is_none()
-    {
+    if futures::FutureExt::now_or_never(store.wait_until_ready()).is_none() {
         return Err(NOT_SYNCED.into());
     }
-    let fed_ns = namespace_kind.and_then(|i| {
-        let key = ObjectRef::new_with(&ns, ctx.shared.kinds[i].federated_resource.clone()).within(&ns);
-        ctx.shared.host_stores.get(i)?.get(&key)
-    });
-    match fed_ns {
+    let key = ObjectRef::new_with(&ns, namespace_kind.federated_resource.clone()).within(&ns);
+    match store.get(&key) {
         Some(fed_ns) if fed_ns.metadata.deletion_timestamp.is_none() => {
             let placement = spec_of(&fed_ns)
                 .map_err(|e| format!("FederatedNamespace {ns}: {e}"))?
@@ -513,7 +507,7 @@ async fn ensure_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), 
             &Patch::Apply(&apply),
         )
         .await?;
-    ctx.shared.metrics.host_write(&ctx.kind.label(), "finalizer");
+    ctx.shared.metrics.host_write(ctx.kind.label(), "finalizer");
     Ok(())
 }
 
@@ -552,7 +546,7 @@ async fn remove_finalizer_at(obj: &DynamicObject, ctx: &KindContext, index: usiz
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    ctx.shared.metrics.host_write(&ctx.kind.label(), "finalizer");
+    ctx.shared.metrics.host_write(ctx.kind.label(), "finalizer");
     Ok(())
 }
 
@@ -594,7 +588,7 @@ async fn write_status(
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()), // deleted meanwhile
         Err(e) => return Err(e.into()),
     }
-    ctx.shared.metrics.host_write(&ctx.kind.label(), "status");
+    ctx.shared.metrics.host_write(ctx.kind.label(), "status");
     Ok(())
 }
 
@@ -662,7 +656,7 @@ async fn publish_events(
             .publish(&reference, type_, &reason, "Propagate", note)
             .await
         {
-            Ok(()) => ctx.shared.metrics.host_write(&ctx.kind.label(), "event"),
+            Ok(()) => ctx.shared.metrics.host_write(ctx.kind.label(), "event"),
             Err(e) => warn!(error = %e, "publishing an Event failed"),
         }
     }
@@ -683,7 +677,7 @@ fn truncate(mut s: String, max: usize) -> String {
 pub fn key_of(obj: &DynamicObject, ctx: &KindContext) -> String {
     format!(
         "{} {}/{}",
-        ctx.kind.target.kind,
+        ctx.kind.target_kind(),
         obj.namespace().unwrap_or_default(),
         obj.name_any()
     )

@@ -89,7 +89,8 @@ impl Testbed {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Installs every kfed CRD and the admission policy into `context` and waits until they serve.
+    /// Installs every kfed CRD, the admission policy and the built-in FederatedTypeConfigs
+    /// into `context` and waits until the CRDs serve.
     pub fn install_crds(&self, context: &str) {
         let crds = repo_root().join("config/crd/bases");
         let crds = crds.to_str().expect("utf-8 path");
@@ -107,6 +108,20 @@ impl Testbed {
                 "--force-conflicts",
                 "-k",
                 admission.to_str().expect("utf-8 path"),
+            ],
+        );
+        // The FederatedTypeConfig of every built-in kind: without them nothing propagates.
+        let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {OPERATOR_NAMESPACE}}}\n");
+        self.apply(context, &namespace);
+        let typeconfigs = repo_root().join("config/typeconfigs");
+        self.kubectl_ok(
+            context,
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-k",
+                typeconfigs.to_str().expect("utf-8 path"),
             ],
         );
     }

@@ -1,0 +1,799 @@
+//! `kfed enable` / `kfed disable`: turn the propagation of an API type on and off, as
+//! `kubefedctl enable` / `kubefedctl disable` do.
+//!
+//! `enable` resolves the target (a catalog kind, or anything the host serves), builds its
+//! `Federated<Kind>` CRD and `FederatedTypeConfig` (see `schema`), and server-side applies
+//! both, so re-running it after the target changed updates them. `disable` sets the FTC's
+//! propagation to `Disabled` and, with `--delete-federated-type`, deletes the federated CRD
+//! and the FTC.
+
+mod disable;
+mod schema;
+
+pub use disable::{DisableArgs, disable};
+
+use crate::api::typeconfig::ResourceScope;
+use crate::api::{FederatedTypeConfig, GROUP, VERSION};
+use crate::cli::clients::ConnectionArgs;
+use crate::cli::output::{Output, print_objects};
+use crate::sync::dispatch::describe;
+use anyhow::{Context, Result, anyhow, bail};
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResource, APIResourceList};
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use schema::{FederatedApi, Target};
+use serde::Deserialize;
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const MANAGER: &str = "kfed";
+const DEFAULT_NAMESPACE: &str = "kube-federation-system";
+/// How long `enable` waits for the API server to serve a new CRD.
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
+const FTC_CRD: &str = "federatedtypeconfigs.core.kubefed.io";
+
+/// The host-cluster flags of `enable` and `disable`, with KubeFed's names.
+#[derive(clap::Args)]
+struct HostFlags {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Kubeconfig context of the host cluster (default: current context).
+    #[arg(long, visible_alias = "context")]
+    host_cluster_context: Option<String>,
+    /// Namespace of the federation control plane in the host; the FederatedTypeConfig lives there.
+    #[arg(long, default_value = DEFAULT_NAMESPACE)]
+    kubefed_namespace: String,
+}
+
+impl HostFlags {
+    async fn client(&self) -> Result<Client> {
+        self.connection
+            .client(self.host_cluster_context.as_deref())
+            .await
+            .context("host cluster")
+    }
+}
+
+#[derive(clap::Args)]
+pub struct EnableArgs {
+    /// The type to federate: a kind, plural, singular or short name, `<plural>.<group>` or
+    /// `<kind>.<group>` (deployments.apps, widgets.example.com). With -f: which CRD of the file.
+    target: Option<String>,
+    #[command(flatten)]
+    host: HostFlags,
+    /// Version of the target type (default: the version its API group prefers).
+    #[arg(long)]
+    version: Option<String>,
+    /// API group of the federated type; a domain with at least one dot.
+    #[arg(long, default_value = GROUP)]
+    federated_group: String,
+    /// API version of the federated type.
+    #[arg(long, default_value = VERSION)]
+    federated_version: String,
+    /// Take the target's CustomResourceDefinition from this file (`-` for stdin) instead of the
+    /// host; a KubeFed EnableTypeDirective is read too.
+    #[arg(short = 'f', long)]
+    filename: Option<PathBuf>,
+    /// Print the CRD and the FederatedTypeConfig (yaml or json) instead of creating them.
+    #[arg(short, long)]
+    output: Option<Output>,
+    /// Only validate: with `server`, the host API server checks the objects without storing them.
+    #[arg(long, value_parser = ["none", "server"], default_value = "none")]
+    dry_run: String,
+}
+
+/// A host client, made on first use: `-o` with a catalog kind or a file needs none.
+struct Host<'a> {
+    flags: &'a HostFlags,
+    client: Option<Client>,
+}
+
+impl Host<'_> {
+    async fn client(&mut self) -> Result<Client> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let client = self.flags.client().await?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+}
+
+fn api_error(e: kube::Error) -> anyhow::Error {
+    anyhow!(describe(&e))
+}
+
+pub async fn enable(mut args: EnableArgs) -> Result<()> {
+    let mut host = Host {
+        flags: &args.host,
+        client: None,
+    };
+    let target = match &args.filename {
+        Some(file) => {
+            let docs = read_documents(file)?;
+            match directive(&docs)? {
+                // KubeFed's `kubefedctl enable -f`: the file names the type and the federated API.
+                Some(d) => {
+                    args.federated_group = d.spec.federated_group.unwrap_or(args.federated_group);
+                    args.federated_version = d.spec.federated_version.unwrap_or(args.federated_version);
+                    let version = d.spec.target_version.or(args.version);
+                    resolve(&d.metadata.name, version.as_deref(), &mut host).await?
+                }
+                None => {
+                    let crd = crd_from_file(file, &docs, args.target.as_deref())?;
+                    let target = Target::from_crd(&crd, args.version.as_deref())?;
+                    promote_builtin(target, args.version.as_deref())?
+                }
+            }
+        }
+        None => {
+            let name = args
+                .target
+                .as_deref()
+                .ok_or_else(|| anyhow!("give the type to federate (e.g. kfed enable deployments.apps), or -f FILE"))?;
+            resolve(name, args.version.as_deref(), &mut host).await?
+        }
+    };
+    let federated = FederatedApi::validated(&args.federated_group, &args.federated_version)?;
+    target.check(&federated)?;
+    let namespace = args.host.kubefed_namespace.as_str();
+    let crd = schema::federated_crd(&target, &federated, &crate::api::crds::all())?;
+    let ftc = schema::type_config(&target, &federated, namespace);
+    if let Some(output) = args.output {
+        return print_objects(&schema::documents(&crd, &ftc)?, output);
+    }
+    let client = host.client().await?;
+    let dry_run = args.dry_run == "server";
+    if Api::<Namespace>::all(client.clone())
+        .get_opt(namespace)
+        .await
+        .map_err(api_error)
+        .with_context(|| format!("reading namespace {namespace}"))?
+        .is_none()
+    {
+        bail!(
+            "namespace {namespace} does not exist in the host cluster (is the federation control plane installed? see --kubefed-namespace)"
+        );
+    }
+    check_existing(&client, namespace, &ftc).await?;
+
+    let crd_name = crd.metadata.name.clone().unwrap_or_default();
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let mut params = PatchParams::apply(MANAGER).force();
+    params.dry_run = dry_run;
+    let installed = target.builtin.is_some()
+        && crds
+            .get_opt(&crd_name)
+            .await
+            .map_err(api_error)
+            .with_context(|| format!("reading CustomResourceDefinition {crd_name}"))?
+            .is_some();
+    if installed {
+        // A built-in CRD belongs to kfed's installation (`kfed crds`); applying it here too
+        // would make this command a co-owner that conflicts with the next upgrade.
+        println!("customresourcedefinition.apiextensions.k8s.io/{crd_name} unchanged (installed with kfed's CRDs)");
+    } else {
+        crds.patch(&crd_name, &params, &Patch::Apply(&crd))
+            .await
+            .map_err(api_error)
+            .with_context(|| format!("applying CustomResourceDefinition {crd_name}"))?;
+        println!(
+            "customresourcedefinition.apiextensions.k8s.io/{crd_name} {}",
+            done(dry_run)
+        );
+    }
+    if !dry_run {
+        wait_established(&crds, &crd_name).await?;
+    }
+    let ftc_name = target.qualified_name();
+    Api::<FederatedTypeConfig>::namespaced(client, namespace)
+        .patch(&ftc_name, &params, &Patch::Apply(&ftc))
+        .await
+        .map_err(api_error)
+        .with_context(|| format!("applying FederatedTypeConfig {namespace}/{ftc_name}"))?;
+    println!(
+        "federatedtypeconfig.core.kubefed.io/{ftc_name} {} in namespace {namespace}",
+        done(dry_run)
+    );
+    Ok(())
+}
+
+fn done(dry_run: bool) -> &'static str {
+    if dry_run {
+        "validated (server dry run)"
+    } else {
+        "applied"
+    }
+}
+
+/// The target named `name`: a catalog kind, or a resource the host serves (typed by its
+/// CRD when it is one).
+async fn resolve(name: &str, version: Option<&str>, host: &mut Host<'_>) -> Result<Target> {
+    if let Some(target) = builtin(name, version)? {
+        return Ok(target);
+    }
+    let client = host.client().await?;
+    let served = discover(&client, name, version).await?;
+    let resource = &served.resource;
+    let mut target = Target {
+        group: served.group.clone(),
+        version: served.version.clone(),
+        kind: resource.kind.clone(),
+        plural: resource.name.clone(),
+        scope: if resource.namespaced {
+            ResourceScope::Namespaced
+        } else {
+            ResourceScope::Cluster
+        },
+        short_names: resource.short_names.clone().unwrap_or_default(),
+        scalable: served.scalable,
+        schema: None,
+        builtin: None,
+    };
+    if !target.group.is_empty() && target.check(&FederatedApi::default()).is_ok() {
+        let crd_name = format!("{}.{}", target.plural, target.group);
+        let crd = Api::<CustomResourceDefinition>::all(client)
+            .get_opt(&crd_name)
+            .await
+            .map_err(api_error)
+            .with_context(|| format!("reading CustomResourceDefinition {crd_name} for the template's schema"))?;
+        if let Some(crd) = crd {
+            target = Target::from_crd(&crd, Some(&target.version))?;
+        }
+    }
+    promote_builtin(target, version)
+}
+
+/// A catalog kind by any name `kfed_codegen::lookup` accepts, except a federated one.
+fn builtin(name: &str, version: Option<&str>) -> Result<Option<Target>> {
+    let Some(kind) = kfed_codegen::lookup(name) else {
+        return Ok(None);
+    };
+    let lower = name.to_ascii_lowercase();
+    let target = Target::builtin(kind);
+    if lower == kind.federated_kind().to_ascii_lowercase()
+        || lower == kind.federated_plural()
+        || kind.federated_short_names().contains(&lower)
+    {
+        bail!(
+            "{name} is a federated type already; enable its target type instead (kfed enable {})",
+            target.qualified_name()
+        );
+    }
+    promote_builtin(target, version).map(Some)
+}
+
+/// A target that is a catalog kind is federated by the built-in CRD, which exists at the
+/// catalog's version only (`version`: the one asked for, if any).
+fn promote_builtin(target: Target, version: Option<&str>) -> Result<Target> {
+    let Some(kind) = kfed_codegen::CATALOG
+        .iter()
+        .find(|k| k.group == target.group && k.plural == target.plural)
+    else {
+        return Ok(target);
+    };
+    if let Some(wanted) = version
+        && wanted != kind.version
+    {
+        bail!(
+            "kfed federates {} at version {} only (its {} is built in), not {wanted}",
+            target.qualified_name(),
+            kind.version,
+            kind.federated_kind()
+        );
+    }
+    Ok(Target::builtin(kind))
+}
+
+/// A resource found by discovery.
+#[derive(Debug)]
+struct Served {
+    group: String,
+    version: String,
+    resource: APIResource,
+    scalable: bool,
+}
+
+/// Finds `name` among the resources the host serves, at `version` or else at each group's
+/// preferred version, the way `kubefedctl enable` does.
+async fn discover(client: &Client, name: &str, version: Option<&str>) -> Result<Served> {
+    let groups = client
+        .list_api_groups()
+        .await
+        .map_err(api_error)
+        .context("listing the host's API groups")?;
+    let core = client
+        .list_core_api_versions()
+        .await
+        .map_err(api_error)
+        .context("listing the host's core API versions")?;
+    let pick = |versions: Vec<String>, preferred: Option<String>| match version {
+        Some(v) => versions.iter().any(|x| x == v).then(|| v.to_string()),
+        None => preferred.or_else(|| versions.first().cloned()),
+    };
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    if let Some(v) = pick(core.versions.clone(), core.versions.first().cloned()) {
+        wanted.push((String::new(), v));
+    }
+    for group in groups.groups {
+        let versions = group.versions.iter().map(|v| v.version.clone()).collect();
+        if let Some(v) = pick(versions, group.preferred_version.map(|p| p.version)) {
+            wanted.push((group.name, v));
+        }
+    }
+    let searched = wanted.len();
+    let lists: Vec<(String, String, kube::Result<APIResourceList>)> = stream::iter(wanted)
+        .map(|(group, v)| {
+            let client = client.clone();
+            async move {
+                let list = if group.is_empty() {
+                    client.list_core_api_resources(&v).await
+                } else {
+                    client.list_api_group_resources(&format!("{group}/{v}")).await
+                };
+                (group, v, list)
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut listed = Vec::new();
+    let mut failed = Vec::new();
+    for (group, v, list) in lists {
+        match list {
+            Ok(list) => listed.push((group, v, list)),
+            Err(e) => failed.push(format!(
+                "{}: {}",
+                if group.is_empty() { v } else { format!("{group}/{v}") },
+                describe(&e)
+            )),
+        }
+    }
+    match find_resource(name, &listed) {
+        Ok(Some(served)) => Ok(served),
+        Ok(None) => {
+            let at = version.map_or_else(|| "their preferred version".to_string(), |v| format!("version {v}"));
+            let unlisted = if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; could not list {}", failed.join("; "))
+            };
+            bail!(
+                "no resource named {name} is served by the host cluster (looked for a plural, singular, kind or short name, <plural>.<group> or <kind>.<group> in {searched} API groups at {at}{unlisted})"
+            )
+        }
+        Err(matched) => bail!(
+            "{name} names several resources: {}; give <plural>.<group>",
+            matched.join(", ")
+        ),
+    }
+}
+
+/// The resource `name` designates in discovery `lists` of (group, version, resources); a
+/// core one wins, as in KubeFed; several others are ambiguous (their names in `Err`).
+fn find_resource(name: &str, lists: &[(String, String, APIResourceList)]) -> Result<Option<Served>, Vec<String>> {
+    let key = name.to_ascii_lowercase();
+    let mut found: Vec<Served> = Vec::new();
+    for (group, version, list) in lists {
+        for resource in list.resources.iter().filter(|r| !r.name.contains('/')) {
+            let kind = resource.kind.to_ascii_lowercase();
+            let matches = key == resource.name
+                || (!resource.singular_name.is_empty() && key == resource.singular_name)
+                || key == kind
+                || (!group.is_empty()
+                    && (key == format!("{}.{group}", resource.name) || key == format!("{kind}.{group}")))
+                || resource
+                    .short_names
+                    .iter()
+                    .flatten()
+                    .any(|s| s.eq_ignore_ascii_case(&key));
+            if !matches {
+                continue;
+            }
+            let scale = format!("{}/scale", resource.name);
+            let served = Served {
+                group: group.clone(),
+                version: version.clone(),
+                resource: resource.clone(),
+                scalable: list.resources.iter().any(|r| r.name == scale),
+            };
+            if group.is_empty() {
+                return Ok(Some(served));
+            }
+            found.push(served);
+        }
+    }
+    if found.len() > 1 {
+        return Err(found
+            .iter()
+            .map(|s| format!("{}.{}", s.resource.name, s.group))
+            .collect());
+    }
+    Ok(found.pop())
+}
+
+/// Refuses what KubeFed refuses: changing an enabled type's federated type, and a federated
+/// CRD that another FederatedTypeConfig already uses.
+async fn check_existing(client: &Client, namespace: &str, ftc: &FederatedTypeConfig) -> Result<()> {
+    let existing = list_type_configs(client, namespace).await?;
+    let name = ftc.metadata.name.as_deref().unwrap_or_default();
+    let ours = &ftc.spec.federated_type;
+    for other in &existing {
+        let other_name = other.metadata.name.as_deref().unwrap_or_default();
+        let theirs = &other.spec.federated_type;
+        if other_name == name {
+            if (&theirs.group, &theirs.version, &theirs.plural_name) != (&ours.group, &ours.version, &ours.plural_name)
+            {
+                bail!(
+                    "federation of {name} is already enabled with federated type {}/{}; changing it to {}/{} is not supported (kfed disable {name} --delete-federated-type first)",
+                    theirs.qualified_name(),
+                    theirs.version,
+                    ours.qualified_name(),
+                    ours.version
+                );
+            }
+        } else if theirs.qualified_name() == ours.qualified_name() {
+            bail!(
+                "FederatedTypeConfig {namespace}/{other_name} already uses the federated type {}; if {name} is a different type with the same kind, enable it with another --federated-group",
+                ours.qualified_name()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn list_type_configs(client: &Client, namespace: &str) -> Result<Vec<FederatedTypeConfig>> {
+    match Api::<FederatedTypeConfig>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => Ok(list.items),
+        Err(kube::Error::Api(s)) if s.code == 404 => bail!(
+            "the host cluster has no FederatedTypeConfig API (CRD {FTC_CRD}); install kfed's CRDs first: kfed crds | kubectl apply --server-side -f -"
+        ),
+        Err(e) => Err(api_error(e)).with_context(|| format!("listing FederatedTypeConfigs in namespace {namespace}")),
+    }
+}
+
+/// Waits (bounded) until the API server serves the CRD.
+async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) -> Result<()> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let crd = crds
+            .get(name)
+            .await
+            .map_err(api_error)
+            .with_context(|| format!("reading CustomResourceDefinition {name}"))?;
+        let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+        if conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+        {
+            return Ok(());
+        }
+        if let Some(c) = conditions
+            .iter()
+            .find(|c| c.type_ == "NamesAccepted" && c.status == "False")
+        {
+            bail!(
+                "the API server refused the names of CustomResourceDefinition {name}: {}",
+                c.message.as_deref().unwrap_or("no message")
+            );
+        }
+        if start.elapsed() >= ESTABLISH_TIMEOUT {
+            let seen: Vec<String> = conditions
+                .iter()
+                .map(|c| format!("{}={} {}", c.type_, c.status, c.message.as_deref().unwrap_or_default()))
+                .collect();
+            bail!(
+                "CustomResourceDefinition {name} was not Established within {}s (conditions: {})",
+                ESTABLISH_TIMEOUT.as_secs(),
+                if seen.is_empty() {
+                    "none".to_string()
+                } else {
+                    seen.join("; ")
+                }
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn read_documents(file: &Path) -> Result<Vec<Value>> {
+    let mut text = String::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
+    } else {
+        text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    }
+    let mut docs = Vec::new();
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+        let value =
+            Value::deserialize(document).with_context(|| format!("{}: document {}", file.display(), index + 1))?;
+        match value {
+            Value::Null => {}
+            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                docs.extend(map.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+            }
+            other => docs.push(other),
+        }
+    }
+    Ok(docs)
+}
+
+/// KubeFed's `EnableTypeDirective` (what `kubefedctl enable -f` reads).
+#[derive(Deserialize)]
+struct Directive {
+    metadata: DirectiveMeta,
+    #[serde(default)]
+    spec: DirectiveSpec,
+}
+
+#[derive(Deserialize)]
+struct DirectiveMeta {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DirectiveSpec {
+    target_version: Option<String>,
+    federated_group: Option<String>,
+    federated_version: Option<String>,
+}
+
+fn directive(docs: &[Value]) -> Result<Option<Directive>> {
+    docs.iter()
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("EnableTypeDirective"))
+        .map(|d| serde_json::from_value(d.clone()).context("reading the EnableTypeDirective (it needs metadata.name)"))
+        .transpose()
+}
+
+/// The CRD of the file named `name`, or its only CRD.
+fn crd_from_file(file: &Path, docs: &[Value], name: Option<&str>) -> Result<CustomResourceDefinition> {
+    let mut crds = Vec::new();
+    for doc in docs.iter().filter(|d| {
+        d.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
+            && d.get("apiVersion").and_then(Value::as_str) == Some("apiextensions.k8s.io/v1")
+    }) {
+        let crd: CustomResourceDefinition = serde_json::from_value(doc.clone())
+            .with_context(|| format!("{}: reading a CustomResourceDefinition", file.display()))?;
+        crds.push(crd);
+    }
+    let matching: Vec<CustomResourceDefinition> = match name {
+        None => crds,
+        Some(name) => {
+            let key = name.to_ascii_lowercase();
+            crds.into_iter()
+                .filter(|crd| {
+                    let n = &crd.spec.names;
+                    let kind = n.kind.to_ascii_lowercase();
+                    [
+                        crd.metadata.name.clone().unwrap_or_default(),
+                        n.plural.clone(),
+                        n.singular.clone().unwrap_or_default(),
+                        kind.clone(),
+                        format!("{kind}.{}", crd.spec.group),
+                    ]
+                    .contains(&key)
+                        || n.short_names.iter().flatten().any(|s| s.eq_ignore_ascii_case(&key))
+                })
+                .collect()
+        }
+    };
+    let what = name.map(|n| format!(" named {n}")).unwrap_or_default();
+    match <[CustomResourceDefinition; 1]>::try_from(matching) {
+        Ok([crd]) => Ok(crd),
+        Err(m) if m.is_empty() => bail!(
+            "{} holds no apiextensions.k8s.io/v1 CustomResourceDefinition{what}",
+            file.display()
+        ),
+        Err(m) => bail!(
+            "{} holds several CustomResourceDefinitions{what} ({}); name the one to federate",
+            file.display(),
+            m.iter()
+                .filter_map(|c| c.metadata.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Args, FromArgMatches};
+    use serde_json::json;
+
+    fn resources(group_version: &str, resources: Value) -> APIResourceList {
+        serde_json::from_value(json!({"groupVersion": group_version, "resources": resources})).expect("valid list")
+    }
+
+    fn lists() -> Vec<(String, String, APIResourceList)> {
+        let r = |name: &str, singular: &str, kind: &str, namespaced: bool, short: Value| {
+            json!({"name": name, "singularName": singular, "kind": kind, "namespaced": namespaced,
+                   "verbs": ["get", "list"], "shortNames": short})
+        };
+        vec![
+            (
+                String::new(),
+                "v1".into(),
+                resources(
+                    "v1",
+                    json!([
+                        r("pods", "pod", "Pod", true, json!(["po"])),
+                        r("pods/status", "", "Pod", true, json!([]))
+                    ]),
+                ),
+            ),
+            (
+                "example.com".into(),
+                "v1beta1".into(),
+                resources(
+                    "example.com/v1beta1",
+                    json!([
+                        r("widgets", "widget", "Widget", true, json!(["wd"])),
+                        r("widgets/scale", "", "Scale", true, json!([])),
+                        r("pods", "pod", "Pod", true, json!([]))
+                    ]),
+                ),
+            ),
+            (
+                "example.org".into(),
+                "v1".into(),
+                resources(
+                    "example.org/v1",
+                    json!([r("widgets", "widget", "Widget", false, json!([]))]),
+                ),
+            ),
+        ]
+    }
+
+    #[test]
+    fn discovery_matches_like_kubefedctl() {
+        let lists = lists();
+        let found = |name: &str| find_resource(name, &lists);
+        let widget = found("widgets.example.com").expect("unambiguous").expect("found");
+        assert_eq!(
+            (widget.group.as_str(), widget.version.as_str()),
+            ("example.com", "v1beta1")
+        );
+        assert!(widget.scalable);
+        for name in ["wd", "widget.example.com", "WD"] {
+            assert_eq!(
+                found(name).expect("unambiguous").expect("found").group,
+                "example.com",
+                "{name}"
+            );
+        }
+        let cluster = found("widgets.example.org").expect("unambiguous").expect("found");
+        assert!(!cluster.resource.namespaced && !cluster.scalable);
+        // The core group wins over a CRD of the same name, as in KubeFed.
+        assert_eq!(found("pods").expect("unambiguous").expect("found").group, "");
+        assert_eq!(found("po").expect("unambiguous").expect("found").group, "");
+        let ambiguous = found("widget").expect_err("ambiguous");
+        assert_eq!(ambiguous, ["widgets.example.com", "widgets.example.org"]);
+        assert!(found("gadgets").expect("unambiguous").is_none());
+        assert!(
+            found("pods/status").expect("unambiguous").is_none(),
+            "subresources are not targets"
+        );
+    }
+
+    #[test]
+    fn builtins_and_federated_names() {
+        let t = builtin("deploy", None).expect("ok").expect("catalog");
+        assert_eq!(t.qualified_name(), "deployments.apps");
+        assert!(builtin("deployments.apps", Some("v1")).expect("ok").is_some());
+        let err = builtin("deployments.apps", Some("v1beta1")).expect_err("other version");
+        assert!(err.to_string().contains("at version v1 only"), "{err}");
+        for federated in ["fdeploy", "FederatedDeployment", "federateddeployments"] {
+            let err = builtin(federated, None).expect_err(federated);
+            assert!(err.to_string().contains("kfed enable deployments.apps"), "{err}");
+        }
+        assert!(builtin("widgets.example.com", None).expect("ok").is_none());
+        // `deployment.apps` is not a catalog spelling; discovery finds it, and it is still the built-in.
+        let discovered = Target {
+            builtin: None,
+            ..Target::builtin(kfed_codegen::lookup("deployments.apps").expect("catalog"))
+        };
+        assert!(
+            promote_builtin(discovered, None)
+                .expect("same version")
+                .builtin
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn files_hold_crds_or_directives() {
+        let crd = |name: &str, kind: &str| {
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": format!("{name}.example.com")},
+                   "spec": {"group": "example.com", "scope": "Namespaced",
+                            "names": {"kind": kind, "plural": name, "shortNames": ["x"]},
+                            "versions": [{"name": "v1", "served": true, "storage": true}]}})
+        };
+        let docs = [crd("widgets", "Widget"), crd("gadgets", "Gadget")];
+        let file = Path::new("crds.yaml");
+        let pick = |name: Option<&str>| crd_from_file(file, &docs, name).map(|c| c.spec.names.kind);
+        assert_eq!(pick(Some("gadget")).expect("one").as_str(), "Gadget");
+        assert_eq!(pick(Some("widgets.example.com")).expect("one").as_str(), "Widget");
+        assert!(pick(None).expect_err("two").to_string().contains("several"));
+        assert!(pick(Some("x")).is_err(), "a short name both share is ambiguous");
+        assert!(
+            pick(Some("nothing"))
+                .expect_err("none")
+                .to_string()
+                .contains("no apiextensions")
+        );
+        assert_eq!(
+            crd_from_file(file, &docs[..1], None)
+                .expect("the only one")
+                .spec
+                .names
+                .plural,
+            "widgets"
+        );
+
+        let directive = directive(&[
+            json!({"apiVersion": "core.kubefed.io/v1beta1", "kind": "EnableTypeDirective",
+                                           "metadata": {"name": "widgets.example.com"},
+                                           "spec": {"targetVersion": "v2", "federatedGroup": "f.example.com"}}),
+        ])
+        .expect("valid")
+        .expect("present");
+        assert_eq!(directive.metadata.name, "widgets.example.com");
+        assert_eq!(directive.spec.target_version.as_deref(), Some("v2"));
+        assert_eq!(directive.spec.federated_group.as_deref(), Some("f.example.com"));
+        assert_eq!(directive.spec.federated_version, None);
+    }
+
+    #[test]
+    fn flags_have_kubefeds_names() {
+        let parse = |args: &[&str]| {
+            let matches = EnableArgs::augment_args(clap::Command::new("enable"))
+                .try_get_matches_from(args)
+                .expect("parses");
+            EnableArgs::from_arg_matches(&matches).expect("valid")
+        };
+        let args = parse(&["enable", "widgets.example.com"]);
+        assert_eq!(args.federated_group, "types.kubefed.io");
+        assert_eq!(args.federated_version, "v1beta1");
+        assert_eq!(args.host.kubefed_namespace, "kube-federation-system");
+        let args = parse(&[
+            "enable",
+            "widgets",
+            "--version=v2",
+            "--federated-group=f.example.com",
+            "--federated-version=v1",
+            "--host-cluster-context=host",
+            "--kubefed-namespace=fed",
+            "-o",
+            "yaml",
+        ]);
+        assert_eq!(args.version.as_deref(), Some("v2"));
+        assert_eq!(args.host.host_cluster_context.as_deref(), Some("host"));
+        assert!(matches!(args.output, Some(Output::Yaml)));
+        let args = parse(&["enable", "-f", "crd.yaml", "--context", "host"]);
+        assert_eq!(args.host.host_cluster_context.as_deref(), Some("host"));
+    }
+
+    #[test]
+    fn the_subcommands_are_registered() {
+        use clap::{CommandFactory, Parser};
+        crate::cli::Cli::command().debug_assert();
+        let cli = crate::cli::Cli::try_parse_from(["kfed", "enable", "widgets.example.com", "--version", "v2"])
+            .expect("parses");
+        assert!(matches!(cli.command, crate::cli::Command::Enable(a) if a.version.as_deref() == Some("v2")));
+        let cli =
+            crate::cli::Cli::try_parse_from(["kfed", "disable", "widgets.example.com", "--delete-federated-type"])
+                .expect("parses");
+        assert!(matches!(cli.command, crate::cli::Command::Disable(_)));
+    }
+}
