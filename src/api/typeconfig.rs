@@ -29,7 +29,9 @@ pub const FTC_NAME_RULE: &str = "name must be 'TARGET_PLURAL_NAME(.TARGET_GROUP_
     printcolumn = r#"{"name":"Propagation","type":"string","jsonPath":".spec.propagation"}"#,
     printcolumn = r#"{"name":"Controller","type":"string","jsonPath":".status.propagationController"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = r#"self.metadata.name == (has(self.spec.targetType.group) && self.spec.targetType.group != '' ? self.spec.targetType.pluralName + '.' + self.spec.targetType.group : self.spec.targetType.pluralName)"#
+    validation = kube::core::Rule::new(
+        r#"self.metadata.name == (has(self.spec.targetType.group) && self.spec.targetType.group != '' ? self.spec.targetType.pluralName + '.' + self.spec.targetType.group : self.spec.targetType.pluralName)"#
+    ).message("name must be 'TARGET_PLURAL_NAME(.TARGET_GROUP_NAME)'")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FederatedTypeConfigSpec {

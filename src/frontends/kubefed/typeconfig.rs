@@ -9,7 +9,7 @@ use crate::api::typeconfig::{
 };
 use crate::cluster::now_rfc3339;
 use crate::events::{EventType, Publisher};
-use crate::sync::{FIELD_MANAGER, KindSet};
+use crate::sync::KindSet;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
@@ -135,22 +135,29 @@ impl Controller {
         Ok(())
     }
 
+    /// Adds the finalizer with a JSON patch guarded by the cached resourceVersion (server-side
+    /// apply would validate a partial FTC against the schema, which requires `spec`).
     async fn ensure_finalizer(&self, ftc: &FederatedTypeConfig) -> Result<(), Error> {
         if ftc.finalizers().iter().any(|f| f == FTC_FINALIZER) {
             return Ok(());
         }
-        let apply = serde_json::json!({
-            "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
-            "metadata": { "name": ftc.name_any(), "finalizers": [FTC_FINALIZER] },
-        });
-        self.api
-            .patch(
-                &ftc.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&apply),
-            )
-            .await?;
-        Ok(())
+        let mut finalizers = ftc.finalizers().to_vec();
+        finalizers.push(FTC_FINALIZER.into());
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": ftc.resource_version()},
+            {"op": "add", "path": "/metadata/finalizers", "value": finalizers},
+        ]))
+        .unwrap_or_default();
+        match self
+            .api
+            .patch(&ftc.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Changed meanwhile (the cache was stale) or gone: the next pass sees it.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 || s.code == 422 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The kind is out of the published set already: drop the finalizer.
