@@ -8,7 +8,9 @@
 //! and the FTC.
 
 mod disable;
+mod file;
 mod schema;
+mod target;
 
 pub use disable::{DisableArgs, disable};
 
@@ -18,6 +20,7 @@ use crate::cli::clients::ConnectionArgs;
 use crate::cli::output::{Output, print_objects};
 use crate::sync::dispatch::describe;
 use anyhow::{Context, Result, anyhow, bail};
+use file::*;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -30,6 +33,7 @@ use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use target::*;
 
 const MANAGER: &str = "kfed";
 const DEFAULT_NAMESPACE: &str = "kube-federation-system";
@@ -211,212 +215,6 @@ fn done(dry_run: bool) -> &'static str {
     }
 }
 
-/// The target named `name`: a catalog kind, or a resource the host serves (typed by its
-/// CRD when it is one).
-async fn resolve(name: &str, version: Option<&str>, host: &mut Host<'_>) -> Result<Target> {
-    if let Some(target) = builtin(name, version)? {
-        return Ok(target);
-    }
-    let client = host.client().await?;
-    let served = discover(&client, name, version).await?;
-    let resource = &served.resource;
-    let mut target = Target {
-        group: served.group.clone(),
-        version: served.version.clone(),
-        kind: resource.kind.clone(),
-        plural: resource.name.clone(),
-        scope: if resource.namespaced {
-            ResourceScope::Namespaced
-        } else {
-            ResourceScope::Cluster
-        },
-        short_names: resource.short_names.clone().unwrap_or_default(),
-        scalable: served.scalable,
-        schema: None,
-        builtin: None,
-    };
-    if !target.group.is_empty() && target.check(&FederatedApi::default()).is_ok() {
-        let crd_name = format!("{}.{}", target.plural, target.group);
-        let crd = Api::<CustomResourceDefinition>::all(client)
-            .get_opt(&crd_name)
-            .await
-            .map_err(api_error)
-            .with_context(|| format!("reading CustomResourceDefinition {crd_name} for the template's schema"))?;
-        if let Some(crd) = crd {
-            target = Target::from_crd(&crd, Some(&target.version))?;
-        }
-    }
-    promote_builtin(target, version)
-}
-
-/// A catalog kind by any name `kfed_codegen::lookup` accepts, except a federated one.
-fn builtin(name: &str, version: Option<&str>) -> Result<Option<Target>> {
-    let Some(kind) = kfed_codegen::lookup(name) else {
-        return Ok(None);
-    };
-    let lower = name.to_ascii_lowercase();
-    let target = Target::builtin(kind);
-    if lower == kind.federated_kind().to_ascii_lowercase()
-        || lower == kind.federated_plural()
-        || kind.federated_short_names().contains(&lower)
-    {
-        bail!(
-            "{name} is a federated type already; enable its target type instead (kfed enable {})",
-            target.qualified_name()
-        );
-    }
-    promote_builtin(target, version).map(Some)
-}
-
-/// A target that is a catalog kind is federated by the built-in CRD, which exists at the
-/// catalog's version only (`version`: the one asked for, if any).
-fn promote_builtin(target: Target, version: Option<&str>) -> Result<Target> {
-    let Some(kind) = kfed_codegen::CATALOG
-        .iter()
-        .find(|k| k.group == target.group && k.plural == target.plural)
-    else {
-        return Ok(target);
-    };
-    if let Some(wanted) = version
-        && wanted != kind.version
-    {
-        bail!(
-            "kfed federates {} at version {} only (its {} is built in), not {wanted}",
-            target.qualified_name(),
-            kind.version,
-            kind.federated_kind()
-        );
-    }
-    Ok(Target::builtin(kind))
-}
-
-/// A resource found by discovery.
-#[derive(Debug)]
-struct Served {
-    group: String,
-    version: String,
-    resource: APIResource,
-    scalable: bool,
-}
-
-/// Finds `name` among the resources the host serves, at `version` or else at each group's
-/// preferred version, the way `kubefedctl enable` does.
-async fn discover(client: &Client, name: &str, version: Option<&str>) -> Result<Served> {
-    let groups = client
-        .list_api_groups()
-        .await
-        .map_err(api_error)
-        .context("listing the host's API groups")?;
-    let core = client
-        .list_core_api_versions()
-        .await
-        .map_err(api_error)
-        .context("listing the host's core API versions")?;
-    let pick = |versions: Vec<String>, preferred: Option<String>| match version {
-        Some(v) => versions.iter().any(|x| x == v).then(|| v.to_string()),
-        None => preferred.or_else(|| versions.first().cloned()),
-    };
-    let mut wanted: Vec<(String, String)> = Vec::new();
-    if let Some(v) = pick(core.versions.clone(), core.versions.first().cloned()) {
-        wanted.push((String::new(), v));
-    }
-    for group in groups.groups {
-        let versions = group.versions.iter().map(|v| v.version.clone()).collect();
-        if let Some(v) = pick(versions, group.preferred_version.map(|p| p.version)) {
-            wanted.push((group.name, v));
-        }
-    }
-    let searched = wanted.len();
-    let lists: Vec<(String, String, kube::Result<APIResourceList>)> = stream::iter(wanted)
-        .map(|(group, v)| {
-            let client = client.clone();
-            async move {
-                let list = if group.is_empty() {
-                    client.list_core_api_resources(&v).await
-                } else {
-                    client.list_api_group_resources(&format!("{group}/{v}")).await
-                };
-                (group, v, list)
-            }
-        })
-        .buffered(8)
-        .collect()
-        .await;
-    let mut listed = Vec::new();
-    let mut failed = Vec::new();
-    for (group, v, list) in lists {
-        match list {
-            Ok(list) => listed.push((group, v, list)),
-            Err(e) => failed.push(format!(
-                "{}: {}",
-                if group.is_empty() { v } else { format!("{group}/{v}") },
-                describe(&e)
-            )),
-        }
-    }
-    match find_resource(name, &listed) {
-        Ok(Some(served)) => Ok(served),
-        Ok(None) => {
-            let at = version.map_or_else(|| "their preferred version".to_string(), |v| format!("version {v}"));
-            let unlisted = if failed.is_empty() {
-                String::new()
-            } else {
-                format!("; could not list {}", failed.join("; "))
-            };
-            bail!(
-                "no resource named {name} is served by the host cluster (looked for a plural, singular, kind or short name, <plural>.<group> or <kind>.<group> in {searched} API groups at {at}{unlisted})"
-            )
-        }
-        Err(matched) => bail!(
-            "{name} names several resources: {}; give <plural>.<group>",
-            matched.join(", ")
-        ),
-    }
-}
-
-/// The resource `name` designates in discovery `lists` of (group, version, resources); a
-/// core one wins, as in KubeFed; several others are ambiguous (their names in `Err`).
-fn find_resource(name: &str, lists: &[(String, String, APIResourceList)]) -> Result<Option<Served>, Vec<String>> {
-    let key = name.to_ascii_lowercase();
-    let mut found: Vec<Served> = Vec::new();
-    for (group, version, list) in lists {
-        for resource in list.resources.iter().filter(|r| !r.name.contains('/')) {
-            let kind = resource.kind.to_ascii_lowercase();
-            let matches = key == resource.name
-                || (!resource.singular_name.is_empty() && key == resource.singular_name)
-                || key == kind
-                || (!group.is_empty()
-                    && (key == format!("{}.{group}", resource.name) || key == format!("{kind}.{group}")))
-                || resource
-                    .short_names
-                    .iter()
-                    .flatten()
-                    .any(|s| s.eq_ignore_ascii_case(&key));
-            if !matches {
-                continue;
-            }
-            let scale = format!("{}/scale", resource.name);
-            let served = Served {
-                group: group.clone(),
-                version: version.clone(),
-                resource: resource.clone(),
-                scalable: list.resources.iter().any(|r| r.name == scale),
-            };
-            if group.is_empty() {
-                return Ok(Some(served));
-            }
-            found.push(served);
-        }
-    }
-    if found.len() > 1 {
-        return Err(found
-            .iter()
-            .map(|s| format!("{}.{}", s.resource.name, s.group))
-            .collect());
-    }
-    Ok(found.pop())
-}
-
 /// Refuses what KubeFed refuses: changing an enabled type's federated type, and a federated
 /// CRD that another FederatedTypeConfig already uses.
 async fn check_existing(client: &Client, namespace: &str, ftc: &FederatedTypeConfig) -> Result<()> {
@@ -501,106 +299,6 @@ async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) -> R
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn read_documents(file: &Path) -> Result<Vec<Value>> {
-    let mut text = String::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
-    } else {
-        text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    }
-    let mut docs = Vec::new();
-    for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        let value =
-            Value::deserialize(document).with_context(|| format!("{}: document {}", file.display(), index + 1))?;
-        match value {
-            Value::Null => {}
-            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
-                docs.extend(map.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
-            }
-            other => docs.push(other),
-        }
-    }
-    Ok(docs)
-}
-
-/// KubeFed's `EnableTypeDirective` (what `kubefedctl enable -f` reads).
-#[derive(Deserialize)]
-struct Directive {
-    metadata: DirectiveMeta,
-    #[serde(default)]
-    spec: DirectiveSpec,
-}
-
-#[derive(Deserialize)]
-struct DirectiveMeta {
-    name: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct DirectiveSpec {
-    target_version: Option<String>,
-    federated_group: Option<String>,
-    federated_version: Option<String>,
-}
-
-fn directive(docs: &[Value]) -> Result<Option<Directive>> {
-    docs.iter()
-        .find(|d| d.get("kind").and_then(Value::as_str) == Some("EnableTypeDirective"))
-        .map(|d| serde_json::from_value(d.clone()).context("reading the EnableTypeDirective (it needs metadata.name)"))
-        .transpose()
-}
-
-/// The CRD of the file named `name`, or its only CRD.
-fn crd_from_file(file: &Path, docs: &[Value], name: Option<&str>) -> Result<CustomResourceDefinition> {
-    let mut crds = Vec::new();
-    for doc in docs.iter().filter(|d| {
-        d.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
-            && d.get("apiVersion").and_then(Value::as_str) == Some("apiextensions.k8s.io/v1")
-    }) {
-        let crd: CustomResourceDefinition = serde_json::from_value(doc.clone())
-            .with_context(|| format!("{}: reading a CustomResourceDefinition", file.display()))?;
-        crds.push(crd);
-    }
-    let matching: Vec<CustomResourceDefinition> = match name {
-        None => crds,
-        Some(name) => {
-            let key = name.to_ascii_lowercase();
-            crds.into_iter()
-                .filter(|crd| {
-                    let n = &crd.spec.names;
-                    let kind = n.kind.to_ascii_lowercase();
-                    [
-                        crd.metadata.name.clone().unwrap_or_default(),
-                        n.plural.clone(),
-                        n.singular.clone().unwrap_or_default(),
-                        kind.clone(),
-                        format!("{kind}.{}", crd.spec.group),
-                    ]
-                    .contains(&key)
-                        || n.short_names.iter().flatten().any(|s| s.eq_ignore_ascii_case(&key))
-                })
-                .collect()
-        }
-    };
-    let what = name.map(|n| format!(" named {n}")).unwrap_or_default();
-    match <[CustomResourceDefinition; 1]>::try_from(matching) {
-        Ok([crd]) => Ok(crd),
-        Err(m) if m.is_empty() => bail!(
-            "{} holds no apiextensions.k8s.io/v1 CustomResourceDefinition{what}",
-            file.display()
-        ),
-        Err(m) => bail!(
-            "{} holds several CustomResourceDefinitions{what} ({}); name the one to federate",
-            file.display(),
-            m.iter()
-                .filter_map(|c| c.metadata.name.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 
