@@ -12,3 +12,4 @@ pub mod overrides;
 pub mod placement;
 pub mod render;
 pub mod sync;
+pub mod wellknown;

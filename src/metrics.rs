@@ -2,8 +2,6 @@
 //! `_total` counters, `_seconds` durations) and the HTTP endpoint that serves
 //! them with `/healthz` and `/readyz`.
 
-use crate::sync::dispatch::{Change, Outcome};
-use crate::sync::status::ClusterState;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -123,39 +121,28 @@ impl Metrics {
         InFlight(gauge)
     }
 
-    pub fn observe_member_op(&self, kind: &str, cluster: &str, outcome: &Outcome) {
-        let result = if outcome.result.state == ClusterState::Ok {
-            "success"
-        } else {
-            "error"
-        };
-        let operation = match (outcome.change, outcome.result.state) {
-            (Change::Created, _) => "create",
-            (Change::Updated, _) => "update",
-            (Change::Deleted, _) => "delete",
-            (Change::Unlabeled, _) => "unlabel",
-            (Change::None, ClusterState::Ok) => {
+    pub fn observe_member_op(&self, kind: &str, cluster: &str, op: MemberOp) {
+        let (operation, ok, took) = match op {
+            MemberOp::NotAttempted => return,
+            MemberOp::Skipped => {
                 self.writes_skipped.with_label_values(&[kind, cluster]).inc();
                 return;
             }
-            (Change::None, ClusterState::CreationFailed) => "create",
-            (Change::None, ClusterState::UpdateFailed) => "update",
-            (Change::None, ClusterState::DeletionFailed) => "delete",
-            (Change::None, ClusterState::LabelRemovalFailed) => "unlabel",
-            (Change::None, _) => return, // nothing was attempted
+            MemberOp::Sent { operation, ok, took } => (operation, ok, took),
         };
+        let result = if ok { "success" } else { "error" };
         self.member_operations
-            .with_label_values(&[kind, cluster, operation, result])
+            .with_label_values(&[kind, cluster, operation.as_str(), result])
             .inc();
-        if let Some(took) = outcome.write_duration {
+        if let Some(took) = took {
             self.member_operation_duration
-                .with_label_values(&[kind, cluster, operation])
+                .with_label_values(&[kind, cluster, operation.as_str()])
                 .observe(took.as_secs_f64());
         }
     }
 
-    pub fn host_write(&self, kind: &str, what: &str) {
-        self.host_writes.with_label_values(&[kind, what]).inc();
+    pub fn host_write(&self, kind: &str, what: HostWrite) {
+        self.host_writes.with_label_values(&[kind, what.as_str()]).inc();
     }
 
     pub fn observe_propagation(&self, kind: &str, latency: Duration) {
@@ -225,4 +212,56 @@ pub async fn serve(metrics: Arc<Metrics>, listener: tokio::net::TcpListener) -> 
             }),
         );
     axum::serve(listener, app).await
+}
+
+/// A write kfed sent to a member, as the metrics count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Unlabel,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+            Operation::Unlabel => "unlabel",
+        }
+    }
+}
+
+/// What one member operation did, for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberOp {
+    /// Already in sync: no write.
+    Skipped,
+    /// Decided before any write (cluster not ready, bad overrides, ...).
+    NotAttempted,
+    Sent {
+        operation: Operation,
+        ok: bool,
+        took: Option<Duration>,
+    },
+}
+
+/// The kinds of write kfed sends to the host, as the metrics count them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostWrite {
+    Status,
+    Finalizer,
+    Event,
+}
+
+impl HostWrite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostWrite::Status => "status",
+            HostWrite::Finalizer => "finalizer",
+            HostWrite::Event => "event",
+        }
+    }
 }

@@ -9,10 +9,8 @@
 use crate::api::OverrideOp;
 use crate::kinds::Kind;
 use crate::overrides::{self, OverrideError};
+use crate::wellknown::MANAGED_LABEL;
 use serde_json::{Map, Value};
-
-/// Label on every object kfed manages in a member cluster.
-pub const MANAGED_LABEL: &str = "kubefed.io/managed";
 
 /// Metadata fields of the template that are propagated; the rest (uid,
 /// resourceVersion, ownerReferences, finalizers, ...) belongs to one cluster.

@@ -5,45 +5,13 @@
 
 mod common;
 
-use common::{Controller, Testbed, eventually, propagation};
+use common::{Controller, Testbed, eventually, kubefedctl, ok, propagation};
 use serde_json::json;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 const FED_NS: &str = "kube-federation-system";
-
-fn kubefedctl(tb: &Testbed, args: &[&str]) -> Output {
-    let bin = std::env::var_os("KFED_TESTBED_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!("KFED_TESTBED_BIN is not set: run the tests through `make test` (tests/run-integration.sh)")
-        });
-    let kubefedctl = bin.join("kubefedctl");
-    assert!(
-        kubefedctl.is_file(),
-        "{} is missing: tests/testbed/build.sh builds it",
-        kubefedctl.display()
-    );
-    Command::new(kubefedctl)
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&tb.kubeconfig)
-        .output()
-        .expect("kubefedctl runs")
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        common::stderr(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn kubefedctl_cluster(tb: &Testbed, verb: &str, name: &str) -> Output {
     kubefedctl(

@@ -1,49 +1,23 @@
 //! Requests the API servers served (`apiserver_request_total`): the writes of every
 //! cluster and the GETs of the members, by verb and resource.
 
-use crate::prom::Prom;
 use crate::{Env, REQUEST_TIMEOUT};
-use anyhow::{Context, Result};
+use anyhow::Result;
+use kfed_testkit::metrics::{WRITE_VERBS, changes, scrape};
 use kube::Client;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// Writes served by an API server so far, by "VERB resource[/subresource]" (as in
-/// tests/common: create, update, patch, apply, delete; without leases, which every
-/// API server renews by itself).
-async fn api_writes(client: &Client) -> Result<BTreeMap<String, u64>> {
-    api_requests(client, &["POST", "PUT", "PATCH", "APPLY", "DELETE"]).await
+/// Requests with one of `verbs` served by an API server so far, by "VERB
+/// resource[/subresource]" (leases left out: every API server renews its own).
+async fn api_requests(client: &Client, verbs: &[&str]) -> Result<BTreeMap<String, u64>> {
+    Ok(scrape(client, REQUEST_TIMEOUT).await?.api_requests_by_resource(verbs))
 }
 
-/// Requests with one of `verbs` served by an API server so far, by "VERB resource[/subresource]".
-async fn api_requests(client: &Client, verbs: &[&str]) -> Result<BTreeMap<String, u64>> {
-    let request = http::Request::get("/metrics").body(Vec::new())?;
-    let text = tokio::time::timeout(REQUEST_TIMEOUT, client.request_text(request))
-        .await
-        .context("GET /metrics timed out")??;
-    let label = |labels: &str, name: &str| -> String {
-        labels
-            .split_once(&format!("{name}=\""))
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(value, _)| value.to_string())
-            .unwrap_or_default()
-    };
-    let mut writes = BTreeMap::new();
-    for (name, labels, value) in Prom::parse(&text).0 {
-        let verb = label(&labels, "verb");
-        let resource = label(&labels, "resource");
-        if name != "apiserver_request_total" || !verbs.contains(&verb.as_str()) || resource == "leases" {
-            continue;
-        }
-        let subresource = label(&labels, "subresource");
-        let key = if subresource.is_empty() {
-            format!("{verb} {resource}")
-        } else {
-            format!("{verb} {resource}/{subresource}")
-        };
-        *writes.entry(key).or_insert(0) += value as u64;
-    }
-    Ok(writes)
+/// Writes served by an API server so far (create, update, patch, apply, delete), by
+/// "VERB resource[/subresource]".
+async fn api_writes(client: &Client) -> Result<BTreeMap<String, u64>> {
+    api_requests(client, &WRITE_VERBS).await
 }
 
 /// API-server writes of host, member1 and member2, by verb and resource.
@@ -56,12 +30,9 @@ impl Writes {
     /// The writes served since `before` (non-zero entries only).
     pub(crate) fn since(&self, before: &Writes) -> Writes {
         Writes(std::array::from_fn(|i| {
-            self.0[i]
-                .iter()
-                .filter_map(|(k, v)| {
-                    let d = v.saturating_sub(before.0[i].get(k).copied().unwrap_or(0));
-                    (d > 0).then(|| (k.clone(), d))
-                })
+            changes(&before.0[i], &self.0[i])
+                .filter(|(_, was, now)| now > was)
+                .map(|(k, was, now)| (k.clone(), now - was))
                 .collect()
         }))
     }

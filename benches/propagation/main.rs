@@ -27,9 +27,9 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use commands::{client, command_output, git_commit};
-use objects::federated;
-use operator::{Operator, proc_status_kb};
+use commands::{command_output, git_commit};
+use kfed_testkit::{Testbed, federated};
+use operator::proc_status_kb;
 use report::{Report, secs, write_results};
 use views::Views;
 
@@ -40,7 +40,6 @@ mod metrics;
 mod objects;
 mod operator;
 mod phases;
-mod prom;
 mod report;
 mod setup;
 mod views;
@@ -157,8 +156,8 @@ async fn interrupted() {
 
 struct Env {
     args: Args,
-    kubeconfig: PathBuf,
-    kfed: PathBuf,
+    /// The testbed's kubeconfig and the kfed binary under test.
+    tb: Testbed,
     host: Client,
     members: Vec<Client>,
     wave_timeout: Duration,
@@ -241,10 +240,11 @@ async fn bench(args: Args, report: &mut Report, machine: &mut Vec<(String, Strin
     if !kfed.is_file() {
         bail!("no kfed binary at {} (cargo build --release)", kfed.display());
     }
-    let host = client(&kubeconfig, "host").await?;
+    let tb = Testbed::open(&kubeconfig, kfed);
+    let host = tb.client("host").await?;
     let mut members = Vec::new();
     for m in MEMBERS {
-        members.push(client(&kubeconfig, m).await?);
+        members.push(tb.client(m).await?);
     }
     let n = args.objects;
     let wave_timeout = args
@@ -333,8 +333,7 @@ async fn bench(args: Args, report: &mut Report, machine: &mut Vec<(String, Strin
     let env = Env {
         testbed,
         args,
-        kubeconfig,
-        kfed,
+        tb,
         host,
         members,
         wave_timeout,
@@ -346,25 +345,25 @@ async fn bench(args: Args, report: &mut Report, machine: &mut Vec<(String, Strin
 
     // Watches of what the bench waits for, filled before the operator starts.
     let views = Views::start(&env).await?;
-    let mut operator = Operator::start(&env, "operator-1").await?;
+    let mut operator = operator::start(&env, "operator-1").await?;
     let ready = operator.wait_ready(Duration::from_secs(120)).await?;
-    progress(format!("operator (pid {}) ready after {}", operator.pid, secs(ready)));
+    progress(format!("operator (pid {}) ready after {}", operator.pid(), secs(ready)));
     env.wait_federated_namespace().await?;
     env.remove_leftovers(&views).await?;
 
     env.create_wave(report, &views, &operator).await?;
-    let hwm = proc_status_kb(operator.pid, "VmHWM")?;
+    let hwm = proc_status_kb(operator.pid(), "VmHWM")?;
     report.set("rss_after_create_kib", json!(hwm));
     env.latency(report, &views).await?;
     env.update_wave(report, &views, &operator).await?;
     env.deployment_wave(report, &views, &operator).await?;
     env.steady_state(report, &views, &operator).await?;
-    let hwm_first = proc_status_kb(operator.pid, "VmHWM")?;
+    let hwm_first = proc_status_kb(operator.pid(), "VmHWM")?;
     let operator = env.restart(report, operator).await?;
     env.delete_wave(report, &views, &operator).await?;
     let operator = env.backlog(report, &views, operator).await?;
-    let hwm_end = proc_status_kb(operator.pid, "VmHWM")?;
-    let rss_end = proc_status_kb(operator.pid, "VmRSS")?;
+    let hwm_end = proc_status_kb(operator.pid(), "VmHWM")?;
+    let rss_end = proc_status_kb(operator.pid(), "VmRSS")?;
     report.set(
         "memory_kib",
         json!({"after_create_wave_peak": hwm, "first_process_peak": hwm_first, "restarted_process_peak": hwm_end, "restarted_process_rss_end": rss_end}),
@@ -382,7 +381,7 @@ async fn bench(args: Args, report: &mut Report, machine: &mut Vec<(String, Strin
             rss_end as f64 / 1024.0
         ),
     );
-    operator.stop(Duration::from_secs(30)).await?;
+    operator.stop_within(Duration::from_secs(30)).await?;
     for (name, log) in [
         ("operator-1", "operator-1.log"),
         ("operator-2", "operator-2.log"),

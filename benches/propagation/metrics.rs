@@ -3,16 +3,16 @@
 
 use crate::api_counts::{Writes, all_writes};
 use crate::operator::Operator;
-use crate::prom::Prom;
 use crate::report::Report;
 use crate::{Env, cpu};
 use anyhow::Result;
+use kfed_testkit::Metrics;
 use serde_json::{Value, json};
 use std::time::Instant;
 
 /// Counters of the operator at one moment, for per-phase deltas.
 pub(crate) struct OpSnapshot {
-    pub(crate) prom: Prom,
+    pub(crate) prom: Metrics,
     pub(crate) writes: Writes,
     pub(crate) cpu: f64,
     /// CPU seconds of every part of the testbed, the operator and the bench.
@@ -50,7 +50,7 @@ pub(crate) fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
 
 pub(crate) async fn snapshot(env: &Env, operator: &Operator) -> Result<OpSnapshot> {
     let (prom, writes) = tokio::try_join!(operator.metrics(), all_writes(env))?;
-    let cpu = operator.cpu(env)?;
+    let cpu = cpu::process_cpu(operator.pid(), env.clk_tck)?;
     Ok(OpSnapshot {
         prom,
         writes,

@@ -2,15 +2,8 @@
 
 use crate::{IMAGE, IMAGE_MEMBER2, MANAGER, NS};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 use serde_json::{Value, json};
-
-pub(crate) fn federated(kind: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("types.kubefed.io", "v1beta1", kind),
-        &format!("{}s", kind.to_ascii_lowercase()),
-    )
-}
 
 pub(crate) fn apply_params() -> PatchParams {
     PatchParams::apply(MANAGER).force()

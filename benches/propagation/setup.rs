@@ -1,85 +1,34 @@
 //! Prepares the testbed: the API installed in the host, the members joined, the
 //! namespace `bench` federated, and the leftovers of an earlier run removed.
 
-use crate::objects::{apply_params, delete_ignoring_absent, federated, placement};
+use crate::objects::{apply_params, delete_ignoring_absent};
 use crate::views::{View, Views, expect_all, wait_met};
 use crate::writers::write_all;
-use crate::{Env, MEMBERS, NS, REQUEST_TIMEOUT, progress, repo};
-use anyhow::{Context, Result, bail};
+use crate::{Env, MEMBERS, NS, REQUEST_TIMEOUT, progress};
+use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::Namespace;
+use kfed_testkit::{federated, federated_namespace_object};
 use kube::api::{Api, Patch};
 use kube::core::DynamicObject;
 use serde_json::json;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 impl Env {
     /// The API in the host, members joined, the namespace `bench` federated.
     pub(crate) async fn setup(&self) -> Result<()> {
-        let long = Duration::from_secs(180);
-        progress("installing the CRDs and the admission policy into the host");
-        let crds = repo().join("config/crd/bases");
-        let crds = crds.to_string_lossy();
-        self.kubectl(
-            "host",
-            &["apply", "--server-side", "--force-conflicts", "-f", &crds],
-            long,
-        )
-        .await?;
-        self.kubectl(
-            "host",
-            &["wait", "--for=condition=Established", "--timeout=120s", "-f", &crds],
-            long,
-        )
-        .await?;
-        let admission = repo().join("config/admission");
-        self.kubectl(
-            "host",
-            &[
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-k",
-                &admission.to_string_lossy(),
-            ],
-            long,
-        )
-        .await?;
+        let long = Some(Duration::from_secs(180));
+        progress("installing the CRDs, the admission policy and the FederatedTypeConfigs into the host");
+        self.tb.install_crds_within("host", long).await?;
         for m in MEMBERS {
             progress(format!("kfed join {m}"));
-            let out = tokio::time::timeout(
-                long,
-                tokio::process::Command::new(&self.kfed)
-                    .args([
-                        "join",
-                        m,
-                        "--cluster-context",
-                        m,
-                        "--host-cluster-context",
-                        "host",
-                        "--kubeconfig",
-                    ])
-                    .arg(&self.kubeconfig)
-                    .stdin(Stdio::null())
-                    .kill_on_drop(true)
-                    .output(),
-            )
-            .await
-            .with_context(|| format!("kfed join {m} timed out"))??;
-            if !out.status.success() {
-                bail!("kfed join {m} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-            }
+            self.tb.join(&[m], long).await?;
         }
         progress(format!("namespace {NS} and its FederatedNamespace"));
         let namespaces: Api<Namespace> = Api::all(self.host.clone());
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}});
         namespaces.patch(NS, &apply_params(), &Patch::Apply(ns)).await?;
         let fed_ns: Api<DynamicObject> = Api::namespaced_with(self.host.clone(), NS, &federated("FederatedNamespace"));
-        let body = json!({
-            "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedNamespace",
-            "metadata": {"name": NS, "namespace": NS},
-            "spec": {"placement": placement()},
-        });
+        let body = federated_namespace_object(NS, &MEMBERS);
         fed_ns.patch(NS, &apply_params(), &Patch::Apply(body)).await?;
         Ok(())
     }

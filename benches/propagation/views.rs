@@ -1,13 +1,13 @@
 //! Watches of what the members (and the host) hold, and the waits for what the
 //! bench expects of them.
 
-use crate::objects::federated;
 use crate::report::secs;
 use crate::{Env, MANAGED, MEMBERS, NS, progress};
 use anyhow::{Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kfed_testkit::federated;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::DynamicObject;

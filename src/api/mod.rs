@@ -11,4 +11,4 @@ pub use cluster::{KubeFedCluster, KubeFedClusterSpec, KubeFedClusterStatus};
 pub use federated::*;
 pub use kubefedconfig::{KUBEFEDCONFIG_NAME, KubeFedConfig, KubeFedConfigSpec};
 pub use template::Template;
-pub use typeconfig::{FTC_FINALIZER, FederatedTypeConfig, FederatedTypeConfigSpec, FederatedTypeConfigStatus};
+pub use typeconfig::{FederatedTypeConfig, FederatedTypeConfigSpec, FederatedTypeConfigStatus};

@@ -10,9 +10,6 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Finalizer of the FTC controller, KubeFed's name.
-pub const FTC_FINALIZER: &str = "core.kubefed.io/federated-type-config";
-
 /// KubeFed's message for an FTC named unlike its target type.
 pub const FTC_NAME_RULE: &str = "name must be 'TARGET_PLURAL_NAME(.TARGET_GROUP_NAME)'";
 

@@ -177,7 +177,7 @@ pub fn federate(obj: &Value, placement: &Value, default_namespace: &str) -> Resu
         .filter(|l| !l.is_empty())
     {
         let mut labels = labels.clone();
-        labels.remove(crate::render::MANAGED_LABEL);
+        labels.remove(crate::wellknown::MANAGED_LABEL);
         metadata.insert("labels".into(), Value::Object(labels));
     }
     if let Some(annotations) = obj.pointer("/metadata/annotations").and_then(Value::as_object) {
@@ -186,7 +186,7 @@ pub fn federate(obj: &Value, placement: &Value, default_namespace: &str) -> Resu
             .filter(|(k, _)| {
                 !k.starts_with("kubectl.kubernetes.io/")
                     && !k.starts_with("deployment.kubernetes.io/")
-                    && k.as_str() != crate::sync::dispatch::HASH_ANNOTATION
+                    && k.as_str() != crate::wellknown::HASH_ANNOTATION
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -245,7 +245,7 @@ mod tests {
         let deployment = json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "shop", "uid": "u", "resourceVersion": "7",
-                         "labels": {"app": "web"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "a"}},
+                         "labels": {"app": "web"}, "annotations": {crate::wellknown::LAST_APPLIED_ANNOTATION: "{}", "team": "a"}},
             "spec": {"replicas": 2},
             "status": {"readyReplicas": 2}
         });

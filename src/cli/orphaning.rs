@@ -2,7 +2,7 @@
 
 use crate::cli::clients::HostArgs;
 use crate::kinds;
-use crate::sync::reconcile::ORPHAN_ANNOTATION;
+use crate::wellknown::ORPHAN_ANNOTATION;
 use anyhow::{Context, Result, anyhow};
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};

@@ -4,11 +4,13 @@
 
 use crate::cluster::registry::RateLimiter;
 use crate::kinds::Kind;
-use crate::render::MANAGED_LABEL;
-use crate::sync::FIELD_MANAGER;
+use crate::metrics::{MemberOp, Operation};
 use crate::sync::fields;
 use crate::sync::member_object::MemberObject;
 use crate::sync::status::{ClusterResult, ClusterState};
+use crate::wellknown::FIELD_MANAGER;
+use crate::wellknown::HASH_ANNOTATION;
+use crate::wellknown::MANAGED_LABEL;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::DynamicObject;
@@ -18,9 +20,6 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Annotation on member objects holding the hash of what kfed last applied.
-pub const HASH_ANNOTATION: &str = "kfed.io/desired-hash";
 
 /// What a cluster operation changed, for Events and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +61,24 @@ impl Outcome {
     fn with_change(mut self, change: Change) -> Self {
         self.change = change;
         self
+    }
+
+    /// What this outcome counts as in the metrics.
+    pub fn metric(&self) -> MemberOp {
+        let ok = self.result.state == ClusterState::Ok;
+        let operation = match (self.change, self.result.state) {
+            (Change::Created, _) | (Change::None, ClusterState::CreationFailed) => Operation::Create,
+            (Change::Updated, _) | (Change::None, ClusterState::UpdateFailed) => Operation::Update,
+            (Change::Deleted, _) | (Change::None, ClusterState::DeletionFailed) => Operation::Delete,
+            (Change::Unlabeled, _) | (Change::None, ClusterState::LabelRemovalFailed) => Operation::Unlabel,
+            (Change::None, ClusterState::Ok) => return MemberOp::Skipped,
+            (Change::None, _) => return MemberOp::NotAttempted,
+        };
+        MemberOp::Sent {
+            operation,
+            ok,
+            took: self.write_duration,
+        }
     }
 
     fn took(mut self, started: Instant) -> Self {

@@ -7,9 +7,9 @@
 //! `ApiResource` cloned into every store key); this keeps only the handful of
 //! fields `dispatch` compares, in a few hundred bytes.
 
-use crate::render::MANAGED_LABEL;
-use crate::sync::FIELD_MANAGER;
-use crate::sync::dispatch::HASH_ANNOTATION;
+use crate::wellknown::FIELD_MANAGER;
+use crate::wellknown::HASH_ANNOTATION;
+use crate::wellknown::MANAGED_LABEL;
 use kube::core::DynamicObject;
 use kube::runtime::reflector::Lookup;
 use serde_json::Value;

@@ -9,8 +9,8 @@
 
 use crate::cluster::Registry;
 use crate::kinds::Kind;
-use crate::render::MANAGED_LABEL;
 use crate::sync::member_object::MemberObject;
+use crate::wellknown::MANAGED_LABEL;
 use futures::channel::mpsc::UnboundedSender;
 use futures::{StreamExt, TryStreamExt};
 use kube::Client;

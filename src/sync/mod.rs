@@ -15,6 +15,7 @@ use crate::api::FederatedStatus;
 use crate::cluster::Registry;
 use crate::kinds::Kind;
 use crate::metrics::Metrics;
+use crate::wellknown::FINALIZER;
 use controllers::Running;
 pub use controllers::{KindSet, run};
 use kube::Client;
@@ -25,11 +26,6 @@ use members::MemberCaches;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-
-/// Field manager of every server-side apply kfed sends.
-pub const FIELD_MANAGER: &str = "kfed";
-/// Finalizer on federated objects, KubeFed's name.
-pub const FINALIZER: &str = "kubefed.io/sync-controller";
 
 /// Errors of a reconcile that are retried with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +225,7 @@ impl Shared {
 pub(crate) fn prune_host_object(obj: &mut DynamicObject) {
     obj.metadata.managed_fields = None;
     if let Some(annotations) = obj.metadata.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        annotations.remove(crate::wellknown::LAST_APPLIED_ANNOTATION);
     }
     for field in ["spec", "status"] {
         if let Some(value) = obj.data.get_mut(field)
@@ -249,7 +245,10 @@ pub(crate) fn sync_relevant(obj: &DynamicObject) -> Option<u64> {
     obj.metadata.generation.hash(&mut hasher);
     obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
     obj.finalizers().iter().any(|f| f == FINALIZER).hash(&mut hasher);
-    for annotation in [reconcile::ORPHAN_ANNOTATION, reconcile::DELETE_OPTION_ANNOTATION] {
+    for annotation in [
+        crate::wellknown::ORPHAN_ANNOTATION,
+        crate::wellknown::DELETE_OPTION_ANNOTATION,
+    ] {
         obj.annotations().get(annotation).hash(&mut hasher);
     }
     Some(hasher.finish())

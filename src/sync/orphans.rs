@@ -47,7 +47,7 @@ pub async fn unlabel(ctx: &KindContext, federated: &ObjectRef<DynamicObject>) {
             if outcome.change != Change::None || outcome.result.message.is_some() {
                 ctx.shared
                     .metrics
-                    .observe_member_op(ctx.kind.label(), &member.name, &outcome);
+                    .observe_member_op(ctx.kind.label(), &member.name, outcome.metric());
             }
         })
     });

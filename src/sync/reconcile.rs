@@ -4,12 +4,14 @@
 use crate::api::{ClusterOverride, FederatedStatus, Placement};
 use crate::cluster::{Member, now_rfc3339};
 use crate::events::EventType;
+use crate::metrics::HostWrite;
 use crate::overrides;
 use crate::placement::{self, Decision, NamespacePlacement};
 use crate::render::{self, Source};
 use crate::sync::dispatch::{self, Change, Outcome, Removal, Target, WriteOptions};
 use crate::sync::status::{self, Aggregate, ClusterResult, ClusterState};
-use crate::sync::{Error, FIELD_MANAGER, FINALIZER, KindContext};
+use crate::sync::{Error, KindContext};
+use crate::wellknown::{DELETE_OPTION_ANNOTATION, FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTATION};
 use futures::future::join_all;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::DynamicObject;
@@ -22,11 +24,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
-
-/// Annotation that keeps member objects when the federated object is deleted.
-pub const ORPHAN_ANNOTATION: &str = "kubefed.io/orphan";
-/// Annotation with JSON delete options used in the members.
-pub const DELETE_OPTION_ANNOTATION: &str = "kubefed.io/deleteoption";
 
 /// Periodic safety-net resync of converged objects (reads caches only).
 const RESYNC: Duration = Duration::from_secs(30 * 60);
@@ -219,7 +216,7 @@ async fn propagate(
             let outcome = dispatch::ensure_present(&target, desired, options).await;
             ctx.shared
                 .metrics
-                .observe_member_op(ctx.kind.label(), cluster, &outcome);
+                .observe_member_op(ctx.kind.label(), cluster, outcome.metric());
             outcome
         }
     });
@@ -253,7 +250,7 @@ async fn remove_everywhere_except(
                 }
                 ctx.shared
                     .metrics
-                    .observe_member_op(ctx.kind.label(), &member.name, &outcome);
+                    .observe_member_op(ctx.kind.label(), &member.name, outcome.metric());
                 outcome
             })
         });
@@ -314,7 +311,7 @@ async fn cleanup(obj: &DynamicObject, ctx: &KindContext) -> Result<Action, Error
             let outcome = dispatch::ensure_absent(&target, &removal, true).await;
             ctx.shared
                 .metrics
-                .observe_member_op(ctx.kind.label(), &member.name, &outcome);
+                .observe_member_op(ctx.kind.label(), &member.name, outcome.metric());
             outcome
         }
     });
@@ -507,7 +504,7 @@ async fn ensure_finalizer(obj: &DynamicObject, ctx: &KindContext) -> Result<(), 
             &Patch::Apply(&apply),
         )
         .await?;
-    ctx.shared.metrics.host_write(ctx.kind.label(), "finalizer");
+    ctx.shared.metrics.host_write(ctx.kind.label(), HostWrite::Finalizer);
     Ok(())
 }
 
@@ -546,7 +543,7 @@ async fn remove_finalizer_at(obj: &DynamicObject, ctx: &KindContext, index: usiz
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    ctx.shared.metrics.host_write(ctx.kind.label(), "finalizer");
+    ctx.shared.metrics.host_write(ctx.kind.label(), HostWrite::Finalizer);
     Ok(())
 }
 
@@ -588,7 +585,7 @@ async fn write_status(
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()), // deleted meanwhile
         Err(e) => return Err(e.into()),
     }
-    ctx.shared.metrics.host_write(ctx.kind.label(), "status");
+    ctx.shared.metrics.host_write(ctx.kind.label(), HostWrite::Status);
     Ok(())
 }
 
@@ -656,7 +653,7 @@ async fn publish_events(
             .publish(&reference, type_, &reason, "Propagate", note)
             .await
         {
-            Ok(()) => ctx.shared.metrics.host_write(ctx.kind.label(), "event"),
+            Ok(()) => ctx.shared.metrics.host_write(ctx.kind.label(), HostWrite::Event),
             Err(e) => warn!(error = %e, "publishing an Event failed"),
         }
     }
@@ -693,7 +690,7 @@ mod tests {
         let mut obj: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedConfigMap",
             "metadata": {"name": "a", "namespace": "n", "generation": 2,
-                         "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", ORPHAN_ANNOTATION: "true"},
+                         "annotations": {crate::wellknown::LAST_APPLIED_ANNOTATION: "{}", ORPHAN_ANNOTATION: "true"},
                          "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {}}]},
             "spec": {"placement": {"clusters": [{"name": "m1"}]}, "template": {"data": {"k": "v"}},
                      "overrides": [{"clusterName": "m1", "clusterOverrides": [{"path": "/data/k", "value": "w"}]}]},

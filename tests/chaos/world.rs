@@ -3,14 +3,13 @@
 //! hold with what the host's federated objects say they should hold.
 
 use crate::common::progress::Stall;
-use crate::common::{Controller, Testbed, eventually};
+use crate::common::{ClientOptions, Controller, Testbed, eventually, federated};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::{Client, Config};
+use kube::core::DynamicObject;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -444,26 +443,16 @@ impl Wave {
     }
 }
 
-fn federated_configmaps() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("types.kubefed.io", "v1beta1", "FederatedConfigMap"),
-        "federatedconfigmaps",
-    )
-}
+/// A stopped member must fail fast, not hang a poll.
+const CLIENT: ClientOptions = ClientOptions {
+    connect_timeout: Some(Duration::from_secs(2)),
+    read_timeout: Some(Duration::from_secs(20)),
+};
 
-async fn client(kubeconfig: &std::path::Path, context: &str) -> Client {
-    let kc = Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("{}: {e}", kubeconfig.display()));
-    let options = KubeConfigOptions {
-        context: Some(context.to_string()),
-        ..Default::default()
-    };
-    let mut config = Config::from_custom_kubeconfig(kc, &options)
-        .await
-        .unwrap_or_else(|e| panic!("context {context}: {e}"));
-    // A stopped member must fail fast, not hang a poll.
-    config.connect_timeout = Some(Duration::from_secs(2));
-    config.read_timeout = Some(Duration::from_secs(20));
-    Client::try_from(config).unwrap_or_else(|e| panic!("client for {context}: {e}"))
+fn client(world_rt: &tokio::runtime::Runtime, tb: &Testbed, context: &str) -> Client {
+    world_rt
+        .block_on(tb.client_with(context, CLIENT))
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Retries a write a few times (the host is never faulted, but it is a loaded 2-core machine).
@@ -507,11 +496,8 @@ impl World {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let host = rt.block_on(client(&tb.kubeconfig, "host"));
-        let clients = members
-            .iter()
-            .map(|m| (m.clone(), rt.block_on(client(&tb.kubeconfig, m))))
-            .collect();
+        let host = client(&rt, &tb, "host");
+        let clients = members.iter().map(|m| (m.clone(), client(&rt, &tb, m))).collect();
         println!(
             "chaos: {ns}: testbed joined and namespace federated in {}",
             secs(started.elapsed())
@@ -528,7 +514,7 @@ impl World {
     }
 
     fn fcm_api(&self) -> Api<DynamicObject> {
-        Api::namespaced_with(self.host.clone(), &self.ns, &federated_configmaps())
+        Api::namespaced_with(self.host.clone(), &self.ns, &federated("FederatedConfigMap"))
     }
 
     /// Waits until the federated namespace exists in every member (a controller must run).
@@ -938,14 +924,8 @@ impl Drop for World {
             return;
         }
         let fcms = self.fcm_api();
-        let fns: Api<DynamicObject> = Api::namespaced_with(
-            self.host.clone(),
-            &self.ns,
-            &ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk("types.kubefed.io", "v1beta1", "FederatedNamespace"),
-                "federatednamespaces",
-            ),
-        );
+        let fns: Api<DynamicObject> =
+            Api::namespaced_with(self.host.clone(), &self.ns, &federated("FederatedNamespace"));
         for api in [fcms, fns] {
             let released = self.rt.block_on(async {
                 api.delete_collection(&DeleteParams::default(), &ListParams::default())
@@ -1008,14 +988,8 @@ impl Drop for MemberDown<'_> {
             return;
         }
         // No panic here: this may run while a failed test unwinds.
-        let bin = std::env::var_os("KFED_TESTBED_BIN").map(std::path::PathBuf::from);
-        match bin.map(|b| {
-            std::process::Command::new(b.join("testbed"))
-                .args(["start", &self.member])
-                .output()
-        }) {
-            Some(Ok(out)) if out.status.success() => {}
-            other => eprintln!("chaos: could not start {} again: {other:?}", self.member),
+        if let Err(e) = self.tb.try_launcher(&["start", &self.member]) {
+            eprintln!("chaos: could not start {} again: {e:#}", self.member);
         }
     }
 }

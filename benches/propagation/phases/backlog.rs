@@ -4,13 +4,13 @@
 use crate::api_counts::all_writes;
 use crate::metrics::{OpSnapshot, machine_jiffies, per_object, phase_metrics, snapshot};
 use crate::objects::{apply_fcm, cm_name, delete_ignoring_absent};
-use crate::operator::Operator;
-use crate::prom::Prom;
+use crate::operator::{self, Operator};
 use crate::report::{Report, rate, secs};
 use crate::views::{View, Views, expect_all, wait_met, wait_met_traced};
 use crate::writers::write_all;
 use crate::{Env, progress};
 use anyhow::Result;
+use kfed_testkit::Metrics;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ impl Env {
         progress(format!(
             "backlog: {n} FederatedConfigMaps created while the operator is stopped"
         ));
-        operator.stop(Duration::from_secs(30)).await?;
+        operator.stop_within(Duration::from_secs(30)).await?;
         let api = self.fcm_api();
         let written = write_all(
             "create FederatedConfigMap",
@@ -43,19 +43,19 @@ impl Env {
         }
         // A fresh process: its counters and CPU start from zero.
         let before = OpSnapshot {
-            prom: Prom::parse(""),
+            prom: Metrics::default(),
             writes: all_writes(self).await?,
             cpu: 0.0,
             parts: self.testbed.sample(0.0, self.clk_tck),
             machine: machine_jiffies(),
             at: Instant::now(),
         };
-        let mut operator = Operator::start(self, "operator-3").await?;
+        let mut operator = operator::start(self, "operator-3").await?;
         let deadline = self.deadline();
         let cms: Vec<&View> = views.cms.iter().collect();
         let ready = operator.wait_ready(Duration::from_secs(60)).await?;
         let (done, timeline) = wait_met_traced(&cms, deadline, "backlog member objects").await?;
-        let elapsed = done.saturating_duration_since(operator.spawned);
+        let elapsed = done.saturating_duration_since(operator.spawned());
         self.wait_settled(views, &operator, deadline).await?;
         let after = snapshot(self, &operator).await?;
         let metrics = phase_metrics(report, "backlog", n, &before, &after);

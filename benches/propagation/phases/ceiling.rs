@@ -19,20 +19,22 @@ impl Env {
         let n = self.args.objects;
         progress(format!("ceiling: recreating namespace {CEILING_NS} in both members"));
         for m in MEMBERS {
-            self.kubectl(
-                m,
-                &[
-                    "delete",
-                    "namespace",
-                    CEILING_NS,
-                    "--ignore-not-found",
-                    "--wait=true",
-                    "--timeout=300s",
-                ],
-                Duration::from_secs(320),
-            )
-            .await?;
-            self.kubectl(m, &["create", "namespace", CEILING_NS], Duration::from_secs(60))
+            self.tb
+                .kubectl_within(
+                    m,
+                    &[
+                        "delete",
+                        "namespace",
+                        CEILING_NS,
+                        "--ignore-not-found",
+                        "--wait=true",
+                        "--timeout=300s",
+                    ],
+                    Some(Duration::from_secs(320)),
+                )
+                .await?;
+            self.tb
+                .kubectl_within(m, &["create", "namespace", CEILING_NS], Some(Duration::from_secs(60)))
                 .await?;
         }
         progress(format!(
@@ -111,10 +113,11 @@ impl Env {
         progress(format!("ceiling: deleting namespace {CEILING_NS}"));
         for m in MEMBERS {
             if let Err(e) = self
-                .kubectl(
+                .tb
+                .kubectl_within(
                     m,
                     &["delete", "namespace", CEILING_NS, "--wait=true", "--timeout=300s"],
-                    Duration::from_secs(320),
+                    Some(Duration::from_secs(320)),
                 )
                 .await
             {

@@ -3,10 +3,10 @@
 
 use crate::api_counts::{all_writes, member_gets};
 use crate::metrics::{phase_metrics, snapshot};
-use crate::operator::Operator;
+use crate::operator::{self, Operator};
 use crate::report::{Report, secs};
 use crate::views::Views;
-use crate::{Env, progress};
+use crate::{Env, cpu, progress};
 use anyhow::Result;
 use serde_json::json;
 use std::time::Duration;
@@ -59,25 +59,25 @@ impl Env {
     /// 6. Restart: SIGTERM, start again, ready, and no writes.
     pub(crate) async fn restart(&self, report: &mut Report, operator: Operator) -> Result<Operator> {
         progress("restart: SIGTERM to the operator");
-        let shutdown = operator.stop(Duration::from_secs(30)).await?;
+        let shutdown = operator.stop_within(Duration::from_secs(30)).await?;
         let before = all_writes(self).await?;
         let gets_before = member_gets(self).await?;
-        let mut operator = Operator::start(self, "operator-2").await?;
+        let mut operator = operator::start(self, "operator-2").await?;
         let ready = operator.wait_ready(Duration::from_secs(120)).await?;
         progress(format!("  ready after {}", secs(ready)));
         // Every object is reconciled once after the start (and found in sync).
         let objects = (self.args.objects + self.args.deployments + 1) as f64;
         let window = Duration::from_secs(self.args.restart_seconds);
         let mut verified = None;
-        while operator.spawned.elapsed() < window {
+        while operator.spawned().elapsed() < window {
             operator.check_alive()?;
             if verified.is_none() {
                 let m = operator.metrics().await?;
                 if m.sum("kfed_reconciles_total", &[]) >= objects && m.sum("kfed_reconciles_in_flight", &[]) == 0.0 {
-                    verified = Some(operator.spawned.elapsed());
+                    verified = Some(operator.spawned().elapsed());
                     progress(format!(
                         "  every object reconciled after {}",
-                        secs(operator.spawned.elapsed())
+                        secs(operator.spawned().elapsed())
                     ));
                 }
             }
@@ -96,7 +96,7 @@ impl Env {
         let delta = after.since(&before);
         let writes = delta.totals();
         let total: u64 = writes.iter().sum();
-        let cpu = operator.cpu(self)?;
+        let cpu = cpu::process_cpu(operator.pid(), self.clk_tck)?;
         report.set(
             "restart",
             json!({

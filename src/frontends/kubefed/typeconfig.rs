@@ -4,12 +4,11 @@
 //! FTC finalizer; a deleted FTC stops its kind and leaves the member objects.
 
 use super::resolve::{self, CrdIndex, CrdInfo, Verdict};
-use crate::api::typeconfig::{
-    ControllerStatus, FTC_FINALIZER, FederatedTypeConfig, FederatedTypeConfigStatus, TypeConfigCondition,
-};
+use crate::api::typeconfig::{ControllerStatus, FederatedTypeConfig, FederatedTypeConfigStatus, TypeConfigCondition};
 use crate::cluster::now_rfc3339;
 use crate::events::{EventType, Publisher};
 use crate::sync::KindSet;
+use crate::wellknown::FTC_FINALIZER;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};

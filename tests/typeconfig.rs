@@ -1,0 +1,396 @@
+//! Kinds added and removed while kfed runs: `kfed enable` of a CRD of the test's own
+//! (typed template, propagation within seconds, `Disabled` and deletion of its
+//! FederatedTypeConfig stop it, member objects stay), KubeFed's own `kubefedctl enable`
+//! and `kubefedctl federate` against kfed, and malformed FTCs reported in status and an
+//! Event (or refused at `kubectl apply`), never a crash.
+
+mod common;
+
+use common::{Controller, Testbed, eventually, kfed_bin, kubefedctl, ok};
+use serde_json::{Value, json};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+const FED_NS: &str = "kube-federation-system";
+const GROUP: &str = "kfedtest.example.com";
+
+fn kfed(tb: &Testbed, args: &[&str]) -> Output {
+    Command::new(kfed_bin())
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&tb.kubeconfig)
+        .args(["--host-cluster-context", "host"])
+        .output()
+        .expect("kfed runs")
+}
+
+/// A namespaced CRD `<plural>.kfedtest.example.com` with a typed spec and a scale subresource.
+fn target_crd(kind: &str, plural: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.{GROUP}}}
+spec:
+  group: {GROUP}
+  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      scale: {{specReplicasPath: .spec.size, statusReplicasPath: .status.size}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {{type: integer}}
+              color: {{type: string}}
+          status:
+            type: object
+            properties:
+              size: {{type: integer}}
+"#,
+        singular = kind.to_lowercase()
+    )
+}
+
+/// The target CRD in the host and every member, and the right to manage its objects for
+/// kfed's member ServiceAccounts (`kfed join` grants the built-in kinds only).
+fn install_target(tb: &Testbed, members: &[String], kind: &str, plural: &str) {
+    let rbac = format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: kfed-test-{plural}}}
+rules:
+- apiGroups: [{GROUP}]
+  resources: [{plural}]
+  verbs: [get, list, watch, create, update, patch, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: kfed-test-{plural}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kfed-test-{plural}}}
+subjects:
+- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:serviceaccounts:{FED_NS}"}}
+"#
+    );
+    let crd = format!("{plural}.{GROUP}");
+    for context in std::iter::once("host").chain(members.iter().map(String::as_str)) {
+        tb.apply(context, &target_crd(kind, plural));
+        tb.kubectl_ok(
+            context,
+            &["wait", "--for=condition=Established", "--timeout=60s", "crd", &crd],
+        );
+        tb.apply(context, &rbac);
+    }
+}
+
+fn ftc(tb: &Testbed, name: &str) -> Option<Value> {
+    tb.get("host", "federatedtypeconfigs.core.kubefed.io", Some(FED_NS), name)
+}
+
+/// Waits until the FTC reports `controller` (Running / NotRunning) for its current
+/// generation, and returns its Ready condition.
+fn wait_ftc(tb: &Testbed, name: &str, controller: &str) -> Value {
+    eventually(&format!("FTC {name} {controller}"), WAIT, || {
+        let ftc = ftc(tb, name)?;
+        let status = &ftc["status"];
+        (status["propagationController"] == controller && status["observedGeneration"] == ftc["metadata"]["generation"])
+            .then(|| status["conditions"][0].clone())
+    })
+}
+
+fn member_spec(tb: &Testbed, member: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {
+    tb.get(member, resource, Some(ns), name).map(|o| o["spec"].clone())
+}
+
+/// Makes a change to a FederatedConfigMap and waits until every member has it: the
+/// operator is alive and has caught up with what was written before.
+fn barrier(tb: &Testbed, members: &[String], ns: &str, round: u32) {
+    let clusters: Vec<Value> = members.iter().map(|m| json!({"name": m})).collect();
+    let fcm = json!({
+        "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedConfigMap",
+        "metadata": {"name": "barrier", "namespace": ns},
+        "spec": {"template": {"data": {"round": round.to_string()}}, "placement": {"clusters": clusters}},
+    });
+    tb.apply("host", &fcm.to_string());
+    for member in members {
+        eventually(&format!("barrier round {round} in {member}"), WAIT, || {
+            let cm = tb.get(member, "configmaps", Some(ns), "barrier")?;
+            (cm["data"]["round"] == round.to_string().as_str()).then_some(())
+        });
+    }
+}
+
+fn warning_event(tb: &Testbed, name: &str, reason: &str) -> Option<String> {
+    let out = tb.kubectl_ok("host", &["get", "events.events.k8s.io", "-n", FED_NS, "-o", "json"]);
+    let events: Value = serde_json::from_str(&out).ok()?;
+    events["items"].as_array()?.iter().find_map(|e| {
+        (e["regarding"]["kind"] == "FederatedTypeConfig"
+            && e["regarding"]["name"] == name
+            && e["reason"] == reason
+            && e["type"] == "Warning")
+            .then(|| e["note"].as_str().unwrap_or_default().to_string())
+    })
+}
+
+/// Puts an FTC back the way the install has it, also when a test fails half-way.
+struct Restore<'a> {
+    tb: &'a Testbed,
+    delete: Vec<String>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        for name in &self.delete {
+            let _ = self.tb.kubectl(
+                "host",
+                &[
+                    "delete",
+                    "ftc",
+                    name,
+                    "-n",
+                    FED_NS,
+                    "--ignore-not-found",
+                    "--wait=false",
+                ],
+            );
+        }
+        self.tb.install_crds("host");
+    }
+}
+
+#[test]
+fn kfed_enable_adds_a_kind_that_ftcs_start_and_stop_while_kfed_runs() {
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let ns = "kfed-t-enable";
+    tb.federated_namespace(ns, &members);
+    install_target(&tb, &members, "Gadget", "gadgets");
+    let ftc_name = format!("gadgets.{GROUP}");
+    let _restore = Restore {
+        tb: &tb,
+        delete: vec![ftc_name.clone(), "sprockets.nowhere.example.com".into()],
+    };
+    let mut controller = Controller::start(&tb, "enable", &[]);
+    barrier(&tb, &members, ns, 1);
+
+    // Enabled while the operator runs: the federated CRD is typed by the target's schema.
+    ok(kfed(&tb, &["enable", &ftc_name]), "kfed enable");
+    let crd = tb
+        .get("host", "crd", None, "federatedgadgets.types.kubefed.io")
+        .expect("kfed enable created the federated CRD");
+    let template =
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["template"];
+    assert_eq!(template["properties"]["spec"]["properties"]["size"]["type"], "integer");
+    let condition = wait_ftc(&tb, &ftc_name, "Running");
+    assert_eq!(condition["reason"], "PropagationRunning", "{condition}");
+
+    // The typed template refuses an ill-typed value at `kubectl apply`.
+    let bad = json!({
+        "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedGadget",
+        "metadata": {"name": "bad", "namespace": ns},
+        "spec": {"template": {"spec": {"size": "many"}}},
+    });
+    let out = tb.kubectl_stdin("host", &["apply", "-f", "-"], Some(&bad.to_string()));
+    assert!(!out.status.success(), "an ill-typed template was accepted");
+    assert!(
+        common::stderr(&out).contains("spec.template.spec.size"),
+        "{}",
+        common::stderr(&out)
+    );
+
+    let gadget = |color: &str| {
+        json!({
+            "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedGadget",
+            "metadata": {"name": "g1", "namespace": ns},
+            "spec": {
+                "template": {"spec": {"size": 3, "color": color}},
+                "placement": {"clusters": members.iter().map(|m| json!({"name": m})).collect::<Vec<_>>()},
+                "overrides": [{"clusterName": members[1], "clusterOverrides": [{"path": "/spec/size", "value": 5}]}],
+            },
+        })
+        .to_string()
+    };
+    let started = Instant::now();
+    tb.apply("host", &gadget("blue"));
+    for (member, size) in [(&members[0], 3), (&members[1], 5)] {
+        eventually(&format!("gadget g1 in {member}"), WAIT, || {
+            let spec = member_spec(&tb, member, "gadgets.kfedtest.example.com", ns, "g1")?;
+            (spec == json!({"size": size, "color": "blue"})).then_some(())
+        });
+    }
+    println!("FederatedGadget propagated to both members in {:?}", started.elapsed());
+
+    // Disabled: the kind stops; member objects stay as they are.
+    ok(kfed(&tb, &["disable", &ftc_name]), "kfed disable");
+    let condition = wait_ftc(&tb, &ftc_name, "NotRunning");
+    assert_eq!(condition["reason"], "PropagationDisabled", "{condition}");
+    tb.apply("host", &gadget("green"));
+    barrier(&tb, &members, ns, 2);
+    for member in &members {
+        let spec = member_spec(&tb, member, "gadgets.kfedtest.example.com", ns, "g1").expect("the gadget stays");
+        assert_eq!(
+            spec["color"], "blue",
+            "{member} got a change while propagation was disabled"
+        );
+    }
+
+    // Enabled again: the change made meanwhile arrives.
+    tb.kubectl_ok(
+        "host",
+        &[
+            "patch",
+            "ftc",
+            &ftc_name,
+            "-n",
+            FED_NS,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"propagation":"Enabled"}}"#,
+        ],
+    );
+    wait_ftc(&tb, &ftc_name, "Running");
+    for member in &members {
+        eventually(&format!("green gadget in {member}"), WAIT, || {
+            let spec = member_spec(&tb, member, "gadgets.kfedtest.example.com", ns, "g1")?;
+            (spec["color"] == "green").then_some(())
+        });
+    }
+
+    // Deleted: the FTC's finalizer is released, its controller stops, member objects stay.
+    tb.kubectl_ok("host", &["delete", "ftc", &ftc_name, "-n", FED_NS, "--timeout=60s"]);
+    tb.apply("host", &gadget("yellow"));
+    barrier(&tb, &members, ns, 3);
+    for member in &members {
+        let spec = member_spec(&tb, member, "gadgets.kfedtest.example.com", ns, "g1").expect("the gadget stays");
+        assert_eq!(
+            spec["color"], "green",
+            "{member} got a change after the FTC was deleted"
+        );
+    }
+
+    // A name that breaks KubeFed's rule is refused at `kubectl apply`.
+    let misnamed = json!({
+        "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
+        "metadata": {"name": "gizmos.kfedtest.example.com", "namespace": FED_NS},
+        "spec": {
+            "targetType": {"group": GROUP, "version": "v1", "kind": "Gadget", "pluralName": "gadgets", "scope": "Namespaced"},
+            "propagation": "Enabled",
+            "federatedType": {"group": "types.kubefed.io", "version": "v1beta1", "kind": "FederatedGadget", "pluralName": "federatedgadgets", "scope": "Namespaced"},
+        },
+    });
+    let out = tb.kubectl_stdin("host", &["apply", "-f", "-"], Some(&misnamed.to_string()));
+    assert!(!out.status.success(), "a misnamed FTC was accepted");
+    assert!(
+        common::stderr(&out).contains("name must be 'TARGET_PLURAL_NAME(.TARGET_GROUP_NAME)'"),
+        "{}",
+        common::stderr(&out)
+    );
+
+    // An unknown group: reported in its status and a Warning Event.
+    let unknown = json!({
+        "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
+        "metadata": {"name": "sprockets.nowhere.example.com", "namespace": FED_NS},
+        "spec": {
+            "targetType": {"group": "nowhere.example.com", "version": "v1", "kind": "Sprocket", "pluralName": "sprockets", "scope": "Namespaced"},
+            "propagation": "Enabled",
+            "federatedType": {"group": "types.kubefed.io", "version": "v1beta1", "kind": "FederatedSprocket", "pluralName": "federatedsprockets", "scope": "Namespaced"},
+        },
+    });
+    tb.apply("host", &unknown.to_string());
+    let condition = wait_ftc(&tb, "sprockets.nowhere.example.com", "NotRunning");
+    assert_eq!(condition["reason"], "TargetTypeNotFound", "{condition}");
+    let note = eventually("a TargetTypeNotFound Event", WAIT, || {
+        warning_event(&tb, "sprockets.nowhere.example.com", "TargetTypeNotFound")
+    });
+    assert!(note.contains("sprockets.nowhere.example.com"), "{note}");
+
+    // Without the namespaces FTC, namespaced kinds stop (KubeFed's rule), and come back.
+    let namespaces_disabled = r#"{"spec":{"propagation":"Disabled"}}"#;
+    tb.kubectl_ok(
+        "host",
+        &[
+            "patch",
+            "ftc",
+            "namespaces",
+            "-n",
+            FED_NS,
+            "--type=merge",
+            "-p",
+            namespaces_disabled,
+        ],
+    );
+    let condition = wait_ftc(&tb, "configmaps", "NotRunning");
+    assert_eq!(condition["reason"], "NamespacesNotFederated", "{condition}");
+    let enabled = r#"{"spec":{"propagation":"Enabled"}}"#;
+    tb.kubectl_ok(
+        "host",
+        &[
+            "patch",
+            "ftc",
+            "namespaces",
+            "-n",
+            FED_NS,
+            "--type=merge",
+            "-p",
+            enabled,
+        ],
+    );
+    wait_ftc(&tb, "configmaps", "Running");
+    barrier(&tb, &members, ns, 4);
+    assert!(
+        !controller.exited(),
+        "the operator exited; see {}",
+        controller.log.display()
+    );
+    controller.stop();
+}
+
+#[test]
+fn kubefedctl_enable_and_federate_work_against_kfed() {
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let ns = "kfed-t-kubefedctl-enable";
+    tb.federated_namespace(ns, &members);
+    install_target(&tb, &members, "Bolt", "bolts");
+    let ftc_name = format!("bolts.{GROUP}");
+    let _restore = Restore {
+        tb: &tb,
+        delete: vec![ftc_name.clone()],
+    };
+    let controller = Controller::start(&tb, "kubefedctl-enable", &[]);
+    let ctl = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--host-cluster-context", "host", "--kubefed-namespace", FED_NS]);
+        kubefedctl(&tb, &all)
+    };
+    ok(ctl(&["enable", &ftc_name]), "kubefedctl enable");
+    wait_ftc(&tb, &ftc_name, "Running");
+
+    let bolt = json!({
+        "apiVersion": format!("{GROUP}/v1"), "kind": "Bolt",
+        "metadata": {"name": "b1", "namespace": ns},
+        "spec": {"size": 2, "color": "steel"},
+    });
+    tb.apply("host", &bolt.to_string());
+    ok(ctl(&["federate", &ftc_name, "b1", "-n", ns]), "kubefedctl federate");
+    // kubefedctl federate places on every cluster (an empty clusterSelector).
+    for member in &members {
+        eventually(&format!("bolt b1 in {member}"), WAIT, || {
+            let spec = member_spec(&tb, member, "bolts.kfedtest.example.com", ns, "b1")?;
+            (spec == json!({"size": 2, "color": "steel"})).then_some(())
+        });
+    }
+    let federated = tb
+        .get("host", "federatedbolts.types.kubefed.io", Some(ns), "b1")
+        .expect("kubefedctl federate created the FederatedBolt");
+    let (ready, _) = common::propagation(&federated);
+    assert_eq!(ready.as_deref(), Some("True"), "{federated}");
+    controller.stop();
+}
