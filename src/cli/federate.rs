@@ -7,9 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use kfed_codegen::{CATALOG, Scope};
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::io::Read;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -46,7 +44,7 @@ pub async fn run(args: Args) -> Result<()> {
         json!({ "clusters": args.clusters.iter().map(|c| json!({ "name": c })).collect::<Vec<_>>() })
     };
     let sources = match (&args.filename, &args.kind, &args.name) {
-        (Some(file), None, None) => read_manifests(file)?,
+        (Some(file), None, None) => crate::cli::manifests::read(file)?,
         (Some(_), _, _) => bail!("give either -f FILE or KIND NAME, not both"),
         (None, Some(kind), Some(name)) => {
             let kind = kinds::lookup(kind)
@@ -126,28 +124,6 @@ fn generated_by_the_cluster(kind: &Kind, obj: &DynamicObject) -> bool {
         _ => false,
     };
     owned || default_object
-}
-
-fn read_manifests(file: &PathBuf) -> Result<Vec<Value>> {
-    let mut text = String::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
-    } else {
-        text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    }
-    let mut objects = Vec::new();
-    for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        let value =
-            Value::deserialize(document).with_context(|| format!("{}: document {}", file.display(), index + 1))?;
-        match value {
-            Value::Null => continue,
-            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
-                objects.extend(map.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
-            }
-            other => objects.push(other),
-        }
-    }
-    Ok(objects)
 }
 
 /// The `Federated<Kind>` equivalent of one object: its content becomes the

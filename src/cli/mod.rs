@@ -8,6 +8,7 @@ mod enable;
 mod federate;
 mod join;
 mod kubefedconfig;
+mod manifests;
 mod orphaning;
 mod output;
 mod settings;

@@ -2,28 +2,6 @@
 
 use super::*;
 
-pub(super) fn read_documents(file: &Path) -> Result<Vec<Value>> {
-    let mut text = String::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
-    } else {
-        text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    }
-    let mut docs = Vec::new();
-    for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        let value =
-            Value::deserialize(document).with_context(|| format!("{}: document {}", file.display(), index + 1))?;
-        match value {
-            Value::Null => {}
-            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
-                docs.extend(map.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
-            }
-            other => docs.push(other),
-        }
-    }
-    Ok(docs)
-}
-
 /// KubeFed's `EnableTypeDirective` (what `kubefedctl enable -f` reads).
 #[derive(Deserialize)]
 pub(super) struct Directive {

@@ -30,7 +30,6 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use schema::{FederatedApi, Target};
 use serde::Deserialize;
 use serde_json::Value;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use target::*;
@@ -119,7 +118,7 @@ pub async fn enable(mut args: EnableArgs) -> Result<()> {
     };
     let target = match &args.filename {
         Some(file) => {
-            let docs = read_documents(file)?;
+            let docs = crate::cli::manifests::read(file)?;
             match directive(&docs)? {
                 // KubeFed's `kubefedctl enable -f`: the file names the type and the federated API.
                 Some(d) => {
