@@ -127,6 +127,33 @@ fn barrier(tb: &Testbed, members: &[String], ns: &str, round: u32) {
     }
 }
 
+/// An Enabled FTC named `name` for the namespaced `kind`/`plural` in `group`, federated
+/// as `types.kubefed.io/v1beta1` `Federated<kind>`.
+fn ftc_object(name: &str, group: &str, kind: &str, plural: &str) -> String {
+    json!({
+        "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
+        "metadata": {"name": name, "namespace": FED_NS},
+        "spec": {
+            "targetType": {"group": group, "version": "v1", "kind": kind, "pluralName": plural, "scope": "Namespaced"},
+            "propagation": "Enabled",
+            "federatedType": {
+                "group": "types.kubefed.io", "version": "v1beta1", "kind": format!("Federated{kind}"),
+                "pluralName": format!("federated{plural}"), "scope": "Namespaced",
+            },
+        },
+    })
+    .to_string()
+}
+
+/// Sets an FTC's `spec.propagation` (`Enabled` or `Disabled`) with kubectl.
+fn set_propagation(tb: &Testbed, name: &str, mode: &str) {
+    let patch = json!({"spec": {"propagation": mode}}).to_string();
+    tb.kubectl_ok(
+        "host",
+        &["patch", "ftc", name, "-n", FED_NS, "--type=merge", "-p", &patch],
+    );
+}
+
 fn warning_event(tb: &Testbed, name: &str, reason: &str) -> Option<String> {
     let out = tb.kubectl_ok("host", &["get", "events.events.k8s.io", "-n", FED_NS, "-o", "json"]);
     let events: Value = serde_json::from_str(&out).ok()?;
@@ -242,19 +269,7 @@ fn kfed_enable_adds_a_kind_that_ftcs_start_and_stop_while_kfed_runs() {
     }
 
     // Enabled again: the change made meanwhile arrives.
-    tb.kubectl_ok(
-        "host",
-        &[
-            "patch",
-            "ftc",
-            &ftc_name,
-            "-n",
-            FED_NS,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"propagation":"Enabled"}}"#,
-        ],
-    );
+    set_propagation(&tb, &ftc_name, "Enabled");
     wait_ftc(&tb, &ftc_name, "Running");
     for member in &members {
         eventually(&format!("green gadget in {member}"), WAIT, || {
@@ -276,16 +291,8 @@ fn kfed_enable_adds_a_kind_that_ftcs_start_and_stop_while_kfed_runs() {
     }
 
     // A name that breaks KubeFed's rule is refused at `kubectl apply`.
-    let misnamed = json!({
-        "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
-        "metadata": {"name": "gizmos.kfedtest.example.com", "namespace": FED_NS},
-        "spec": {
-            "targetType": {"group": GROUP, "version": "v1", "kind": "Gadget", "pluralName": "gadgets", "scope": "Namespaced"},
-            "propagation": "Enabled",
-            "federatedType": {"group": "types.kubefed.io", "version": "v1beta1", "kind": "FederatedGadget", "pluralName": "federatedgadgets", "scope": "Namespaced"},
-        },
-    });
-    let out = tb.kubectl_stdin("host", &["apply", "-f", "-"], Some(&misnamed.to_string()));
+    let misnamed = ftc_object("gizmos.kfedtest.example.com", GROUP, "Gadget", "gadgets");
+    let out = tb.kubectl_stdin("host", &["apply", "-f", "-"], Some(&misnamed));
     assert!(!out.status.success(), "a misnamed FTC was accepted");
     assert!(
         common::stderr(&out).contains("name must be 'TARGET_PLURAL_NAME(.TARGET_GROUP_NAME)'"),
@@ -294,16 +301,13 @@ fn kfed_enable_adds_a_kind_that_ftcs_start_and_stop_while_kfed_runs() {
     );
 
     // An unknown group: reported in its status and a Warning Event.
-    let unknown = json!({
-        "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
-        "metadata": {"name": "sprockets.nowhere.example.com", "namespace": FED_NS},
-        "spec": {
-            "targetType": {"group": "nowhere.example.com", "version": "v1", "kind": "Sprocket", "pluralName": "sprockets", "scope": "Namespaced"},
-            "propagation": "Enabled",
-            "federatedType": {"group": "types.kubefed.io", "version": "v1beta1", "kind": "FederatedSprocket", "pluralName": "federatedsprockets", "scope": "Namespaced"},
-        },
-    });
-    tb.apply("host", &unknown.to_string());
+    let unknown = ftc_object(
+        "sprockets.nowhere.example.com",
+        "nowhere.example.com",
+        "Sprocket",
+        "sprockets",
+    );
+    tb.apply("host", &unknown);
     let condition = wait_ftc(&tb, "sprockets.nowhere.example.com", "NotRunning");
     assert_eq!(condition["reason"], "TargetTypeNotFound", "{condition}");
     let note = eventually("a TargetTypeNotFound Event", WAIT, || {
@@ -312,36 +316,10 @@ fn kfed_enable_adds_a_kind_that_ftcs_start_and_stop_while_kfed_runs() {
     assert!(note.contains("sprockets.nowhere.example.com"), "{note}");
 
     // Without the namespaces FTC, namespaced kinds stop (KubeFed's rule), and come back.
-    let namespaces_disabled = r#"{"spec":{"propagation":"Disabled"}}"#;
-    tb.kubectl_ok(
-        "host",
-        &[
-            "patch",
-            "ftc",
-            "namespaces",
-            "-n",
-            FED_NS,
-            "--type=merge",
-            "-p",
-            namespaces_disabled,
-        ],
-    );
+    set_propagation(&tb, "namespaces", "Disabled");
     let condition = wait_ftc(&tb, "configmaps", "NotRunning");
     assert_eq!(condition["reason"], "NamespacesNotFederated", "{condition}");
-    let enabled = r#"{"spec":{"propagation":"Enabled"}}"#;
-    tb.kubectl_ok(
-        "host",
-        &[
-            "patch",
-            "ftc",
-            "namespaces",
-            "-n",
-            FED_NS,
-            "--type=merge",
-            "-p",
-            enabled,
-        ],
-    );
+    set_propagation(&tb, "namespaces", "Enabled");
     wait_ftc(&tb, "configmaps", "Running");
     barrier(&tb, &members, ns, 4);
     assert!(
