@@ -3,13 +3,10 @@
 pub mod api;
 pub mod cli;
 pub mod cluster;
-pub mod events;
+pub mod engine;
 pub mod frontends;
+pub mod host;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;
-pub mod overrides;
-pub mod placement;
-pub mod render;
-pub mod sync;
 pub mod wellknown;

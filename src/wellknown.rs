@@ -17,3 +17,6 @@ pub const FINALIZER: &str = "kubefed.io/sync-controller";
 pub const FTC_FINALIZER: &str = "core.kubefed.io/federated-type-config";
 /// Field manager of every server-side apply kfed sends.
 pub const FIELD_MANAGER: &str = "kfed";
+/// Label on member ClusterRoles whose rules `kfed join`'s member role aggregates:
+/// label a ClusterRole with it in a member to grant kfed access to more kinds there.
+pub const AGGREGATE_TO_MEMBER_LABEL: &str = "kfed.io/aggregate-to-member";

@@ -61,6 +61,20 @@ fn join_gives_members_a_least_privilege_identity_and_unjoin_removes_it() {
         .get(&members[0], "clusterrole", None, &format!("kfed:member:{}", members[0]))
         .expect("ClusterRole");
     assert!(!role.to_string().contains("\"*\""), "no wildcard in {role}");
+    // The bound role aggregates labelled roles: the built-in kinds' one, and any a user adds.
+    assert_eq!(
+        role["aggregationRule"]["clusterRoleSelectors"][0]["matchLabels"]["kfed.io/aggregate-to-member"], "true",
+        "{role}"
+    );
+    let builtin = tb
+        .get(
+            &members[0],
+            "clusterrole",
+            None,
+            &format!("kfed:member:{}:builtin", members[0]),
+        )
+        .expect("the built-in kinds' ClusterRole");
+    assert_eq!(builtin["metadata"]["labels"]["kfed.io/aggregate-to-member"], "true");
 
     // Re-running join is safe and changes nothing.
     let before = tb
@@ -120,6 +134,7 @@ fn join_gives_members_a_least_privilege_identity_and_unjoin_removes_it() {
         ("serviceaccount", Some(fed_ns), "kfed-extra"),
         ("secret", Some(fed_ns), "kfed-extra-token"),
         ("clusterrole", None, "kfed:member:extra"),
+        ("clusterrole", None, "kfed:member:extra:builtin"),
         ("clusterrolebinding", None, "kfed:member:extra"),
     ] {
         assert!(

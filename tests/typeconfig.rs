@@ -27,18 +27,18 @@ fn kfed(tb: &Testbed, args: &[&str]) -> Output {
 
 /// A namespaced CRD `<plural>.kfedtest.example.com` with a typed spec and a scale subresource.
 fn target_crd(kind: &str, plural: &str) -> String {
-    format!(
-        r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {{name: {plural}.{GROUP}}}
-spec:
-  group: {GROUP}
-  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
+    target_crd_versions(kind, plural, &[("v1", true, true)])
+}
+
+/// The same CRD with `versions` (name, served, storage), all of the same schema.
+fn target_crd_versions(kind: &str, plural: &str, versions: &[(&str, bool, bool)]) -> String {
+    let versions: String = versions
+        .iter()
+        .map(|(name, served, storage)| {
+            format!(
+                r#"  - name: {name}
+    served: {served}
+    storage: {storage}
     subresources:
       scale: {{specReplicasPath: .spec.size, statusReplicasPath: .status.size}}
     schema:
@@ -54,29 +54,39 @@ spec:
             type: object
             properties:
               size: {{type: integer}}
-"#,
+"#
+            )
+        })
+        .collect();
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.{GROUP}}}
+spec:
+  group: {GROUP}
+  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}
+  scope: Namespaced
+  versions:
+{versions}"#,
         singular = kind.to_lowercase()
     )
 }
 
 /// The target CRD in the host and every member, and the right to manage its objects for
-/// kfed's member ServiceAccounts (`kfed join` grants the built-in kinds only).
+/// kfed in the members: `kfed join`'s member role grants the built-in kinds and aggregates
+/// every ClusterRole labelled `kfed.io/aggregate-to-member=true`, so one labelled role
+/// per member and kind is all it takes (no binding).
 fn install_target(tb: &Testbed, members: &[String], kind: &str, plural: &str) {
     let rbac = format!(
         r#"apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
-metadata: {{name: kfed-test-{plural}}}
+metadata:
+  name: kfed-test-{plural}
+  labels: {{kfed.io/aggregate-to-member: "true"}}
 rules:
 - apiGroups: [{GROUP}]
   resources: [{plural}]
   verbs: [get, list, watch, create, update, patch, delete]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: kfed-test-{plural}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kfed-test-{plural}}}
-subjects:
-- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:serviceaccounts:{FED_NS}"}}
 "#
     );
     let crd = format!("{plural}.{GROUP}");
@@ -322,6 +332,96 @@ fn kfed_enable_adds_a_kind_that_ftcs_start_and_stop_while_kfed_runs() {
     set_propagation(&tb, "namespaces", "Enabled");
     wait_ftc(&tb, "configmaps", "Running");
     barrier(&tb, &members, ns, 4);
+    assert!(
+        !controller.exited(),
+        "the operator exited; see {}",
+        controller.log.display()
+    );
+    controller.stop();
+}
+
+/// KubeFed's e2e "FTC controller should be refreshed if the target CRD version changed":
+/// the target CRD moves from v1 to v2 (v1 no longer served) while kfed runs; the FTC at
+/// v1 reports it, `kfed enable` again picks v2, and the kind restarts at v2.
+#[test]
+fn a_new_target_version_restarts_the_kind() {
+    let tb = Testbed::connect();
+    let members = tb.federate();
+    let ns = "kfed-t-version";
+    tb.federated_namespace(ns, &members);
+    // A run before this one left the CRD at v2; start from v1.
+    for context in std::iter::once("host").chain(members.iter().map(String::as_str)) {
+        let crd = format!("gears.{GROUP}");
+        tb.kubectl_ok(context, &["delete", "crd", &crd, "--ignore-not-found", "--timeout=60s"]);
+    }
+    install_target(&tb, &members, "Gear", "gears");
+    let ftc_name = format!("gears.{GROUP}");
+    let _restore = Restore {
+        tb: &tb,
+        delete: vec![ftc_name.clone()],
+    };
+    let mut controller = Controller::start(&tb, "version", &[]);
+    ok(kfed(&tb, &["enable", &ftc_name]), "kfed enable at v1");
+    wait_ftc(&tb, &ftc_name, "Running");
+    let gear = |size: i64| {
+        json!({
+            "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedGear",
+            "metadata": {"name": "g1", "namespace": ns},
+            "spec": {
+                "template": {"spec": {"size": size}},
+                "placement": {"clusters": members.iter().map(|m| json!({"name": m})).collect::<Vec<_>>()},
+            },
+        })
+        .to_string()
+    };
+    let in_members = |size: i64, api_version: &str| {
+        for member in &members {
+            eventually(
+                &format!("gear of size {size} at {api_version} in {member}"),
+                WAIT,
+                || {
+                    let gear = tb.get(member, "gears.kfedtest.example.com", Some(ns), "g1")?;
+                    (gear["spec"]["size"] == size && gear["apiVersion"] == api_version).then_some(())
+                },
+            );
+        }
+    };
+    tb.apply("host", &gear(1));
+    in_members(1, "kfedtest.example.com/v1");
+
+    let v2 = target_crd_versions("Gear", "gears", &[("v2", true, true), ("v1", false, false)]);
+    for context in std::iter::once("host").chain(members.iter().map(String::as_str)) {
+        tb.apply(context, &v2);
+    }
+    let condition = wait_ftc(&tb, &ftc_name, "NotRunning");
+    assert_eq!(condition["reason"], "TargetTypeNotFound", "{condition}");
+    assert!(
+        condition["message"].as_str().is_some_and(|m| m.contains("v1")),
+        "{condition}"
+    );
+
+    // The group's preferred version is now v2, which serves no gadgets: they are still
+    // found, at v1 (client-go's ServerPreferredResources, as kubefedctl does).
+    install_target(&tb, &members, "Gadget", "gadgets");
+    let printed = ok(
+        kfed(&tb, &["enable", &format!("gadgets.{GROUP}"), "-o", "json"]),
+        "kfed enable of a kind only v1 serves",
+    );
+    assert!(
+        printed.contains(r#""version": "v1""#),
+        "gadgets not found at v1: {printed}"
+    );
+
+    ok(
+        kfed(&tb, &["enable", &ftc_name]),
+        "kfed enable at the preferred version",
+    );
+    let ftc = ftc(&tb, &ftc_name).expect("the FTC");
+    assert_eq!(ftc["spec"]["targetType"]["version"], "v2", "{ftc}");
+    let condition = wait_ftc(&tb, &ftc_name, "Running");
+    assert_eq!(condition["reason"], "PropagationRunning", "{condition}");
+    tb.apply("host", &gear(2));
+    in_members(2, "kfedtest.example.com/v2");
     assert!(
         !controller.exited(),
         "the operator exited; see {}",

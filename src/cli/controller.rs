@@ -6,9 +6,9 @@ use crate::cli::settings::{self, Flags};
 use crate::cluster::health::HealthSettings;
 use crate::cluster::{Registry, registry};
 use crate::frontends::kubefed::typeconfig;
+use crate::frontends::kubefed::{self, Settings};
 use crate::leader::{Elector, Fence};
 use crate::metrics::Metrics;
-use crate::sync::{self, Settings};
 use anyhow::{Context, Result};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -86,7 +86,7 @@ pub async fn run(args: Args) -> Result<()> {
         .await
         .context("the host cluster's API server does not answer")?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-    let events = crate::events::Publisher::new(host.clone(), "kfed", Some(identity.clone()));
+    let events = crate::host::events::Publisher::new(host.clone(), "kfed", Some(identity.clone()));
     let config = kubefedconfig::load(&host, &args.federation_namespace).await;
     let resolved = settings::resolve(&args.flags(), config.as_ref().map(|c| &c.spec));
     if let Some(config) = &config {
@@ -166,11 +166,11 @@ pub async fn run(args: Args) -> Result<()> {
     let typeconfigs = tokio::spawn(typeconfig::run(
         host.clone(),
         args.federation_namespace.clone(),
-        crate::events::Publisher::new(host.clone(), "kfed", Some(identity.clone())),
+        crate::host::events::Publisher::new(host.clone(), "kfed", Some(identity.clone())),
         kinds_tx,
         stop_rx.clone(),
     ));
-    sync::run(host.clone(), registry, settings, metrics, kinds_rx, stop_rx).await;
+    kubefed::run(host.clone(), registry, settings, metrics, kinds_rx, stop_rx).await;
     typeconfigs.abort();
     cluster_task.abort();
     if let Some((keeper, fence, releaser)) = lease {

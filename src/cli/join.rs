@@ -1,18 +1,22 @@
 //! `kfed join` / `kfed unjoin`: register a member cluster with the host.
 //!
-//! In the member: a namespace, a ServiceAccount, a ClusterRole granting exactly
-//! what the sync controller does to the catalog kinds, its binding, and a token
-//! Secret filled by the member's token controller. In the host: a Secret with
+//! In the member: a namespace, a ServiceAccount, a ClusterRole bound to it that
+//! aggregates every ClusterRole labelled `kfed.io/aggregate-to-member=true`, one
+//! such role granting exactly what the sync controller does to the catalog kinds,
+//! and a token Secret filled by the member's token controller. Kinds added later
+//! (`kfed enable`) are granted with one more labelled ClusterRole in the member. In the host: a Secret with
 //! that token and the `KubeFedCluster`. Everything is server-side applied, so
 //! re-running is safe.
 
 use crate::api::{KubeFedCluster, KubeFedClusterSpec, cluster::LocalSecretReference};
 use crate::cli::clients::ConnectionArgs;
-use crate::sync::dispatch::describe;
+use crate::engine::dispatch::describe;
+use crate::wellknown::AGGREGATE_TO_MEMBER_LABEL;
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Resource;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use std::collections::BTreeMap;
@@ -58,8 +62,10 @@ struct Common {
 struct Names {
     /// ServiceAccount in the member.
     service_account: String,
-    /// ClusterRole and ClusterRoleBinding in the member.
+    /// The aggregated ClusterRole and its ClusterRoleBinding in the member.
     role: String,
+    /// The labelled ClusterRole for the catalog kinds in the member.
+    builtin_role: String,
     /// The ServiceAccount's token Secret in the member.
     member_token: String,
     /// The Secret holding that token in the host. Named apart from the member's so
@@ -71,6 +77,7 @@ fn names(cluster: &str) -> Names {
     Names {
         service_account: format!("kfed-{cluster}"),
         role: format!("kfed:member:{cluster}"),
+        builtin_role: format!("kfed:member:{cluster}:builtin"),
         member_token: format!("kfed-{cluster}-token"),
         host_secret: format!("kfed-{cluster}-credentials"),
     }
@@ -124,6 +131,7 @@ pub async fn join(args: JoinArgs) -> Result<()> {
     let Names {
         service_account: sa_name,
         role: role_name,
+        builtin_role,
         member_token: token_name,
         host_secret,
     } = names(&args.name);
@@ -142,12 +150,34 @@ pub async fn join(args: JoinArgs) -> Result<()> {
     )
     .await
     .with_context(|| ctx("ServiceAccount"))?;
-    let role = ClusterRole {
-        metadata: meta(&role_name, None),
+    let roles = Api::<ClusterRole>::all(member.clone());
+    let mut builtin_meta = meta(&builtin_role, None);
+    builtin_meta
+        .labels
+        .get_or_insert_default()
+        .insert(AGGREGATE_TO_MEMBER_LABEL.into(), "true".into());
+    let builtin = ClusterRole {
+        metadata: builtin_meta,
         rules: Some(member_rules()),
         ..Default::default()
     };
-    apply(&Api::<ClusterRole>::all(member.clone()), &role, "ClusterRole")
+    apply(&roles, &builtin, "ClusterRole")
+        .await
+        .with_context(|| ctx("ClusterRole"))?;
+    let role = ClusterRole {
+        metadata: meta(&role_name, None),
+        aggregation_rule: Some(AggregationRule {
+            cluster_role_selectors: Some(vec![LabelSelector {
+                match_labels: Some(BTreeMap::from([(AGGREGATE_TO_MEMBER_LABEL.into(), "true".into())])),
+                ..Default::default()
+            }]),
+        }),
+        ..Default::default()
+    };
+    apply(&roles, &role, "ClusterRole")
+        .await
+        .with_context(|| ctx("ClusterRole"))?;
+    wait_for_aggregation(&roles, &role_name)
         .await
         .with_context(|| ctx("ClusterRole"))?;
     let binding = ClusterRoleBinding {
@@ -231,6 +261,7 @@ pub async fn unjoin(args: UnjoinArgs) -> Result<()> {
     let Names {
         service_account: sa_name,
         role: role_name,
+        builtin_role,
         member_token: token_name,
         host_secret,
     } = names(&args.name);
@@ -259,6 +290,12 @@ pub async fn unjoin(args: UnjoinArgs) -> Result<()> {
                 delete(
                     &Api::<ClusterRole>::all(member.clone()),
                     &role_name,
+                    "ClusterRole in the member",
+                )
+                .await,
+                delete(
+                    &Api::<ClusterRole>::all(member.clone()),
+                    &builtin_role,
                     "ClusterRole in the member",
                 )
                 .await,
@@ -355,6 +392,21 @@ async fn wait_for_token(secrets: &Api<Secret>, name: &str) -> Result<Vec<u8>> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     bail!("the token controller did not fill Secret {name} within 60s (is kube-controller-manager running?)")
+}
+
+/// Waits until the member's ClusterRole aggregation controller has filled the
+/// aggregated role, so the identity works when `join` returns.
+async fn wait_for_aggregation(roles: &Api<ClusterRole>, name: &str) -> Result<()> {
+    for _ in 0..300 {
+        let role = roles.get(name).await.map_err(|e| anyhow!(describe(&e)))?;
+        if role.rules.is_some_and(|r| !r.is_empty()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "ClusterRole {name} got no rules within 30 s: the member's kube-controller-manager does not aggregate ClusterRoles (clusterrole-aggregation-controller)"
+    )
 }
 
 /// Exactly what the sync controller does in a member: read, watch and write the

@@ -3,7 +3,7 @@
 //! use is logged and reported as a Warning Event on the object, and its default kept.
 
 use crate::api::{KUBEFEDCONFIG_NAME, KubeFedConfig, KubeFedConfigSpec};
-use crate::events::{EventType, Publisher};
+use crate::host::events::{EventType, Publisher};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::{Client, Resource};
 use tracing::{info, warn};

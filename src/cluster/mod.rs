@@ -1,10 +1,15 @@
-//! Member clusters: one client per `KubeFedCluster`, health probes and conditions.
+//! Member clusters: one client per `KubeFedCluster`, health probes and conditions,
+//! and the caches of managed objects fed by watches of every member.
 
+pub mod caches;
 pub mod config;
 pub mod health;
+pub mod member_object;
+pub mod metrics;
 pub mod registry;
 pub mod tls;
 
+pub use caches::MemberCaches;
 pub use registry::{Member, Registry};
 
 /// Current time in the RFC 3339 form Kubernetes uses (second precision).

@@ -11,7 +11,7 @@ use crate::api::KubeFedCluster;
 use crate::cluster::config::{Timeouts, member_config};
 use crate::cluster::health::{self, Health, HealthSettings, Probe, Tracker};
 use crate::cluster::now_rfc3339;
-use crate::events::{EventType, Publisher};
+use crate::host::events::{EventType, Publisher};
 use crate::metrics::Metrics;
 use futures::{StreamExt, future};
 use governor::Quota;
@@ -297,7 +297,7 @@ async fn probe_forever(
         let listed = registry.listed.load(std::sync::atomic::Ordering::SeqCst);
         probe_all(&registry, &settings, &metrics).await;
         let readiness: Vec<(String, bool)> = registry.members().into_iter().map(|m| (m.name, m.ready)).collect();
-        metrics.set_clusters(&readiness);
+        metrics.clusters.set_clusters(&readiness);
         write_statuses(&registry, &clusters, &api, &events).await;
         if listed {
             registry
@@ -316,7 +316,7 @@ async fn probe_all(registry: &Registry, settings: &HealthSettings, metrics: &Met
     let results = future::join_all(targets.into_iter().map(|(name, client)| async move {
         let started = std::time::Instant::now();
         let probe = probe(&client, settings).await;
-        metrics.observe_probe(&name, started.elapsed());
+        metrics.clusters.observe_probe(&name, started.elapsed());
         let version = if probe == Probe::Healthy {
             tokio::time::timeout(settings.timeout, client.apiserver_version())
                 .await

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// kfed's finalizer on federated objects (`FINALIZER` in src/sync/mod.rs).
+/// kfed's finalizer on federated objects (`FINALIZER` in src/wellknown.rs).
 pub const FINALIZER: &str = "kubefed.io/sync-controller";
 /// The label kfed puts on every member object it manages.
 pub const MANAGED_LABEL: &str = "kubefed.io/managed";

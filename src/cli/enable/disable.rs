@@ -11,7 +11,7 @@ use super::schema::{FederatedApi, Target};
 use super::{HostFlags, api_error, discover, list_type_configs};
 use crate::api::typeconfig::{ApiResource, ControllerStatus, PropagationMode};
 use crate::api::{FederatedTypeConfig, GROUP, VERSION};
-use crate::sync::dispatch::describe;
+use crate::engine::dispatch::describe;
 use anyhow::{Context, Result, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;

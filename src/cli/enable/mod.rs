@@ -18,7 +18,7 @@ use crate::api::typeconfig::ResourceScope;
 use crate::api::{FederatedTypeConfig, GROUP, VERSION};
 use crate::cli::clients::ConnectionArgs;
 use crate::cli::output::{Output, print_objects};
-use crate::sync::dispatch::describe;
+use crate::engine::dispatch::describe;
 use anyhow::{Context, Result, anyhow, bail};
 use file::*;
 use futures::{StreamExt, stream};
@@ -380,6 +380,31 @@ mod tests {
             found("pods/status").expect("unambiguous").is_none(),
             "subresources are not targets"
         );
+    }
+
+    #[test]
+    fn a_resource_only_an_older_version_serves_is_found_there() {
+        let r =
+            |name: &str| json!({"name": name, "singularName": "", "kind": "K", "namespaced": true, "verbs": ["get"]});
+        let g = |v: &str, names: &[&str]| {
+            let list = resources(&format!("g.example.com/{v}"), names.iter().map(|n| r(n)).collect());
+            ("g.example.com".to_string(), v.to_string(), list)
+        };
+        let lists = preferred(vec![
+            g("v2", &["gears", "gears/scale"]),
+            g("v1", &["gears", "gears/scale", "gadgets", "gadgets/scale"]),
+        ]);
+        let names = |i: usize| lists[i].2.resources.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(0), ["gears", "gears/scale"]);
+        assert_eq!(names(1), ["gadgets", "gadgets/scale"]);
+        let gadget = find_resource("gadgets.g.example.com", &lists)
+            .expect("unambiguous")
+            .expect("found at v1");
+        assert_eq!((gadget.version.as_str(), gadget.scalable), ("v1", true));
+        let gear = find_resource("gears.g.example.com", &lists)
+            .expect("unambiguous, though two versions serve it")
+            .expect("found at v2");
+        assert_eq!(gear.version, "v2");
     }
 
     #[test]

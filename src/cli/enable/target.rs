@@ -91,8 +91,10 @@ pub(super) struct Served {
     pub(super) scalable: bool,
 }
 
-/// Finds `name` among the resources the host serves, at `version` or else at each group's
-/// preferred version, the way `kubefedctl enable` does.
+/// Finds `name` among the resources the host serves, at `version` or else at the
+/// highest-priority version of its group that serves it (client-go's
+/// `ServerPreferredResources`, which `kubefedctl enable` uses): a resource that only an
+/// older version of a group serves is still found.
 pub(super) async fn discover(client: &Client, name: &str, version: Option<&str>) -> Result<Served> {
     let groups = client
         .list_api_groups()
@@ -104,21 +106,20 @@ pub(super) async fn discover(client: &Client, name: &str, version: Option<&str>)
         .await
         .map_err(api_error)
         .context("listing the host's core API versions")?;
-    let pick = |versions: Vec<String>, preferred: Option<String>| match version {
-        Some(v) => versions.iter().any(|x| x == v).then(|| v.to_string()),
-        None => preferred.or_else(|| versions.first().cloned()),
+    // Versions in the order discovery gives them: by priority, the preferred one first.
+    let pick = |versions: Vec<String>| -> Vec<String> {
+        match version {
+            Some(v) => versions.into_iter().filter(|x| x == v).collect(),
+            None => versions,
+        }
     };
     let mut wanted: Vec<(String, String)> = Vec::new();
-    if let Some(v) = pick(core.versions.clone(), core.versions.first().cloned()) {
-        wanted.push((String::new(), v));
-    }
+    wanted.extend(pick(core.versions.clone()).into_iter().map(|v| (String::new(), v)));
+    let searched = groups.groups.len() + 1;
     for group in groups.groups {
         let versions = group.versions.iter().map(|v| v.version.clone()).collect();
-        if let Some(v) = pick(versions, group.preferred_version.map(|p| p.version)) {
-            wanted.push((group.name, v));
-        }
+        wanted.extend(pick(versions).into_iter().map(|v| (group.name.clone(), v)));
     }
-    let searched = wanted.len();
     let lists: Vec<(String, String, kube::Result<APIResourceList>)> = stream::iter(wanted)
         .map(|(group, v)| {
             let client = client.clone();
@@ -146,10 +147,10 @@ pub(super) async fn discover(client: &Client, name: &str, version: Option<&str>)
             )),
         }
     }
-    match find_resource(name, &listed) {
+    match find_resource(name, &preferred(listed)) {
         Ok(Some(served)) => Ok(served),
         Ok(None) => {
-            let at = version.map_or_else(|| "their preferred version".to_string(), |v| format!("version {v}"));
+            let at = version.map_or_else(|| "any served version".to_string(), |v| format!("version {v}"));
             let unlisted = if failed.is_empty() {
                 String::new()
             } else {
@@ -164,6 +165,21 @@ pub(super) async fn discover(client: &Client, name: &str, version: Option<&str>)
             matched.join(", ")
         ),
     }
+}
+
+/// Discovery `lists` of (group, version, resources), in priority order per group, with
+/// each resource (and its subresources) kept only at the first version that serves it.
+pub(super) fn preferred(lists: Vec<(String, String, APIResourceList)>) -> Vec<(String, String, APIResourceList)> {
+    let mut seen: std::collections::BTreeSet<(String, String)> = std::collections::BTreeSet::new();
+    lists
+        .into_iter()
+        .map(|(group, version, mut list)| {
+            let base = |r: &APIResource| r.name.split('/').next().unwrap_or_default().to_string();
+            list.resources.retain(|r| !seen.contains(&(group.clone(), base(r))));
+            seen.extend(list.resources.iter().map(|r| (group.clone(), base(r))));
+            (group, version, list)
+        })
+        .collect()
 }
 
 /// The resource `name` designates in discovery `lists` of (group, version, resources); a

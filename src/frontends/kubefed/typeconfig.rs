@@ -6,8 +6,8 @@
 use super::resolve::{self, CrdIndex, CrdInfo, Verdict};
 use crate::api::typeconfig::{ControllerStatus, FederatedTypeConfig, FederatedTypeConfigStatus, TypeConfigCondition};
 use crate::cluster::now_rfc3339;
-use crate::events::{EventType, Publisher};
-use crate::sync::KindSet;
+use crate::frontends::kubefed::KindSet;
+use crate::host::events::{EventType, Publisher};
 use crate::wellknown::FTC_FINALIZER;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

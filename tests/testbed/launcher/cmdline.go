@@ -81,9 +81,11 @@ func apiserverProc(o *options, b binaries, st *state, cluster string) *proc {
 // nodes: namespace deletion, garbage collection, service accounts with their
 // (legacy secret) tokens, which federation join flows rely on, and the
 // PV/PVC protection controllers, without which deleted volumes and claims
-// keep their protection finalizers and never go away.
+// keep their protection finalizers and never go away, and ClusterRole
+// aggregation, which kfed's member roles (and Kubernetes' own admin/edit/view)
+// are built on.
 const kcmControllers = "namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller," +
-	"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller"
+	"persistentvolume-protection-controller,persistentvolumeclaim-protection-controller,clusterrole-aggregation-controller"
 
 func controllerManagerProc(o *options, b binaries, cluster string) *proc {
 	pki := func(name string) string { return filepath.Join(o.pkiDir(), name) }

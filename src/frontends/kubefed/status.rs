@@ -2,87 +2,7 @@
 //! purely from what happened in each cluster, and written only when it changes.
 
 use crate::api::{ClusterPropagationStatus, FederatedStatus, PropagationCondition};
-
-/// KubeFed's per-cluster propagation states (`reference/kubefed.md` §1.6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClusterState {
-    Ok,
-    WaitingForRemoval,
-    ClusterNotReady,
-    CachedRetrievalFailed,
-    ComputeResourceFailed,
-    ApplyOverridesFailed,
-    CreationFailed,
-    UpdateFailed,
-    DeletionFailed,
-    LabelRemovalFailed,
-    RetrievalFailed,
-    AlreadyExists,
-    ManagedLabelFalse,
-}
-
-impl ClusterState {
-    /// The string KubeFed writes in `status.clusters[].status` (empty when OK).
-    pub fn reason(self) -> Option<&'static str> {
-        Some(match self {
-            ClusterState::Ok => return None,
-            ClusterState::WaitingForRemoval => "WaitingForRemoval",
-            ClusterState::ClusterNotReady => "ClusterNotReady",
-            ClusterState::CachedRetrievalFailed => "CachedRetrievalFailed",
-            ClusterState::ComputeResourceFailed => "ComputeResourceFailed",
-            ClusterState::ApplyOverridesFailed => "ApplyOverridesFailed",
-            ClusterState::CreationFailed => "CreationFailed",
-            ClusterState::UpdateFailed => "UpdateFailed",
-            ClusterState::DeletionFailed => "DeletionFailed",
-            ClusterState::LabelRemovalFailed => "LabelRemovalFailed",
-            ClusterState::RetrievalFailed => "RetrievalFailed",
-            ClusterState::AlreadyExists => "AlreadyExists",
-            ClusterState::ManagedLabelFalse => "ManagedLabelFalse",
-        })
-    }
-
-    /// Worth retrying with backoff (KubeFed's "recoverable" column); the others
-    /// wait for a change of the object, the member or the cluster's health.
-    pub fn retry(self) -> bool {
-        matches!(
-            self,
-            ClusterState::CreationFailed
-                | ClusterState::UpdateFailed
-                | ClusterState::DeletionFailed
-                | ClusterState::LabelRemovalFailed
-                | ClusterState::RetrievalFailed
-                | ClusterState::WaitingForRemoval
-                | ClusterState::CachedRetrievalFailed
-        )
-    }
-}
-
-/// What happened in one cluster during a reconcile.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterResult {
-    pub cluster: String,
-    pub state: ClusterState,
-    /// Human-readable detail for failures (goes into the condition message and Events).
-    pub message: Option<String>,
-}
-
-impl ClusterResult {
-    pub fn ok(cluster: &str) -> Self {
-        Self {
-            cluster: cluster.into(),
-            state: ClusterState::Ok,
-            message: None,
-        }
-    }
-
-    pub fn failed(cluster: &str, state: ClusterState, message: impl Into<String>) -> Self {
-        Self {
-            cluster: cluster.into(),
-            state,
-            message: Some(message.into()),
-        }
-    }
-}
+use crate::engine::outcome::{ClusterResult, ClusterState};
 
 /// Why the object as a whole is not propagated (KubeFed's aggregate reasons).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,14 +174,5 @@ mod tests {
         );
         assert!(changed(Some(&first), &new_generation), "observedGeneration moves");
         assert_eq!(new_generation.conditions[0].last_transition_time.as_deref(), Some("t0"));
-    }
-
-    #[test]
-    fn retry_follows_kubefed_recoverability() {
-        assert!(ClusterState::CreationFailed.retry());
-        assert!(ClusterState::WaitingForRemoval.retry());
-        assert!(!ClusterState::ApplyOverridesFailed.retry());
-        assert!(!ClusterState::ManagedLabelFalse.retry());
-        assert!(!ClusterState::Ok.retry());
     }
 }

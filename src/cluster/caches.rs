@@ -8,8 +8,8 @@
 //! member or one member missing a kind never holds up the others.
 
 use crate::cluster::Registry;
+use crate::cluster::member_object::MemberObject;
 use crate::kinds::Kind;
-use crate::sync::member_object::MemberObject;
 use crate::wellknown::MANAGED_LABEL;
 use futures::channel::mpsc::UnboundedSender;
 use futures::{StreamExt, TryStreamExt};

@@ -3,36 +3,29 @@
 //! channel, and this module follows it. A stopped kind leaves its member objects
 //! in place; a kind whose definition changed is restarted.
 
-use super::members::{CACHE_WARMUP, MemberCaches, Trigger};
-use super::{Error, KindContext, Settings, Shared, orphans, prune_host_object, reconcile, sync_relevant};
 use crate::cluster::Registry;
+use crate::cluster::caches::{CACHE_WARMUP, MemberCaches};
+use crate::frontends::kubefed::shared::{Error, KindContext, Running, Settings, Shared, key_of};
+use crate::frontends::kubefed::{orphans, worker};
 use crate::kinds::Kind;
 use crate::metrics::Metrics;
+use crate::wellknown::FINALIZER;
 use futures::StreamExt;
 use kube::Client;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::DynamicObject;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector;
 use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 /// The kinds to run, as the front end sees them; `None` until it knows.
 pub type KindSet = Option<Vec<Arc<Kind>>>;
-
-/// A kind whose controller runs.
-pub(super) struct Running {
-    pub kind: Arc<Kind>,
-    pub store: Store<DynamicObject>,
-    pub trigger: Trigger,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
-}
 
 /// A controller built but not yet running.
 struct Prepared {
@@ -55,7 +48,7 @@ pub async fn run(
     let (members_refreshed, refreshes) = watch::channel(0u64);
     let members = Arc::new(MemberCaches::new(members_refreshed));
     let shared = Arc::new(Shared {
-        events: crate::events::Publisher::new(host.clone(), "kfed", settings.instance.clone()),
+        events: crate::host::events::Publisher::new(host.clone(), "kfed", settings.instance.clone()),
         host,
         registry: registry.clone(),
         members: members.clone(),
@@ -188,7 +181,7 @@ fn launch(shared: &Arc<Shared>, prepared: Prepared) {
         shared: shared.clone(),
     });
     let task = controller
-        .run(reconcile::reconcile, error_policy, ctx.clone())
+        .run(worker::reconcile, error_policy, ctx.clone())
         .for_each(move |result| {
             // A member event named a federated object the host does not hold.
             if let Err(kube::runtime::controller::Error::ObjectNotFound(federated)) = result {
@@ -207,7 +200,43 @@ fn launch(shared: &Arc<Shared>, prepared: Prepared) {
 }
 
 fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<KindContext>) -> Action {
-    let key = reconcile::key_of(&obj, &ctx);
+    let key = key_of(&obj, &ctx);
     warn!(kind = %ctx.kind.target_kind(), object = %key, %error, "reconcile failed; retrying");
     Action::requeue(ctx.shared.backoff(&key))
+}
+
+/// Bounds the memory of cached host objects: drops what reconciles never read
+/// (managed fields, kubectl's last-applied copy of the whole object) and keeps
+/// `spec` and `status` as JSON text, parsed when reconciled. A tree of small JSON
+/// maps takes about ten times the memory of its text.
+pub(crate) fn prune_host_object(obj: &mut DynamicObject) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove(crate::wellknown::LAST_APPLIED_ANNOTATION);
+    }
+    for field in ["spec", "status"] {
+        if let Some(value) = obj.data.get_mut(field)
+            && !value.is_string()
+            && !value.is_null()
+        {
+            *value = serde_json::Value::String(value.to_string());
+        }
+    }
+}
+
+/// What a reconcile depends on in the federated object itself. Changes elsewhere,
+/// above all kfed's own status writes, do not start a reconcile.
+fn sync_relevant(obj: &DynamicObject) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    obj.metadata.generation.hash(&mut hasher);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    obj.finalizers().iter().any(|f| f == FINALIZER).hash(&mut hasher);
+    for annotation in [
+        crate::wellknown::ORPHAN_ANNOTATION,
+        crate::wellknown::DELETE_OPTION_ANNOTATION,
+    ] {
+        obj.annotations().get(annotation).hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }

@@ -2,17 +2,17 @@
 //! absent. Each returns what happened as a `ClusterResult`; none panics or
 //! touches an object kfed does not manage.
 
+use crate::cluster::member_object::MemberObject;
 use crate::cluster::registry::RateLimiter;
+use crate::engine::fields;
+use crate::engine::intent::Removal;
+use crate::engine::outcome::{Change, ClusterResult, ClusterState, Outcome};
 use crate::kinds::Kind;
-use crate::metrics::{MemberOp, Operation};
-use crate::sync::fields;
-use crate::sync::member_object::MemberObject;
-use crate::sync::status::{ClusterResult, ClusterState};
 use crate::wellknown::FIELD_MANAGER;
 use crate::wellknown::HASH_ANNOTATION;
 use crate::wellknown::MANAGED_LABEL;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::Store;
@@ -20,72 +20,6 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// What a cluster operation changed, for Events and metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
-    None,
-    Created,
-    Updated,
-    Deleted,
-    Unlabeled,
-}
-
-/// Result of one operation in one cluster.
-#[derive(Debug)]
-pub struct Outcome {
-    pub result: ClusterResult,
-    pub change: Change,
-    /// How long the write took, when one was sent.
-    pub write_duration: Option<Duration>,
-}
-
-impl Outcome {
-    fn ok(cluster: &str, change: Change) -> Self {
-        Self::not_attempted(ClusterResult::ok(cluster)).with_change(change)
-    }
-
-    fn failed(cluster: &str, state: ClusterState, message: impl Into<String>) -> Self {
-        Self::not_attempted(ClusterResult::failed(cluster, state, message))
-    }
-
-    /// An outcome decided before any write (not ready, bad overrides, ...).
-    pub fn not_attempted(result: ClusterResult) -> Self {
-        Self {
-            result,
-            change: Change::None,
-            write_duration: None,
-        }
-    }
-
-    fn with_change(mut self, change: Change) -> Self {
-        self.change = change;
-        self
-    }
-
-    /// What this outcome counts as in the metrics.
-    pub fn metric(&self) -> MemberOp {
-        let ok = self.result.state == ClusterState::Ok;
-        let operation = match (self.change, self.result.state) {
-            (Change::Created, _) | (Change::None, ClusterState::CreationFailed) => Operation::Create,
-            (Change::Updated, _) | (Change::None, ClusterState::UpdateFailed) => Operation::Update,
-            (Change::Deleted, _) | (Change::None, ClusterState::DeletionFailed) => Operation::Delete,
-            (Change::Unlabeled, _) | (Change::None, ClusterState::LabelRemovalFailed) => Operation::Unlabel,
-            (Change::None, ClusterState::Ok) => return MemberOp::Skipped,
-            (Change::None, _) => return MemberOp::NotAttempted,
-        };
-        MemberOp::Sent {
-            operation,
-            ok,
-            took: self.write_duration,
-        }
-    }
-
-    fn took(mut self, started: Instant) -> Self {
-        self.write_duration = Some(started.elapsed());
-        self
-    }
-}
 
 /// One member object: where it lives and how to reach it.
 pub struct Target<'a> {
@@ -130,7 +64,7 @@ impl Target<'_> {
     /// The outcome of a failed write. API servers quote ill-typed values back in
     /// their errors: never a Secret's (status, Events, logs).
     fn write_failed(&self, state: ClusterState, desired: &Value, e: &kube::Error) -> Outcome {
-        let message = crate::render::redact(self.kind, desired, &describe(e));
+        let message = crate::engine::render::redact(self.kind, desired, &describe(e));
         Outcome::failed(self.cluster, state, message)
     }
 
@@ -288,15 +222,6 @@ fn stamp_hash(desired: &mut Value, hash: String) {
             map.insert(HASH_ANNOTATION.into(), Value::String(hash));
         }
     }
-}
-
-/// How an object leaves a member.
-#[derive(Clone, Debug)]
-pub enum Removal {
-    /// Delete it with these options.
-    Delete(DeleteParams),
-    /// Keep it and strip the managed label (`kubefed.io/orphan: "true"`, or the host's own namespace).
-    Orphan,
 }
 
 /// Makes sure the member holds no managed object; `wait` reports objects still

@@ -1,28 +1,16 @@
-//! The generic sync controller: one kube-runtime controller per federated kind,
-//! all running the same reconcile over `DynamicObject`s. Kinds are started and
-//! stopped while the operator runs (`controllers`).
-
-mod controllers;
-pub mod dispatch;
-pub mod fields;
-pub mod member_object;
-pub mod members;
-pub mod orphans;
-pub mod reconcile;
-pub mod status;
+//! What the workers of every federated kind share: the host client, the member
+//! registry and caches, the running kinds, and per-object memory (backoff,
+//! propagation progress, written status, released finalizers).
 
 use crate::api::FederatedStatus;
-use crate::cluster::Registry;
+use crate::cluster::caches::Trigger;
+use crate::cluster::{MemberCaches, Registry};
 use crate::kinds::Kind;
 use crate::metrics::Metrics;
-use crate::wellknown::FINALIZER;
-use controllers::Running;
-pub use controllers::{KindSet, run};
 use kube::Client;
 use kube::ResourceExt;
 use kube::core::DynamicObject;
 use kube::runtime::reflector::Store;
-use members::MemberCaches;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -30,10 +18,8 @@ use std::time::{Duration, Instant};
 /// Errors of a reconcile that are retried with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("host API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Internal(String),
+    #[error(transparent)]
+    Host(#[from] crate::host::Error),
 }
 
 /// Operator settings that shape propagation.
@@ -52,28 +38,37 @@ type WrittenStatus = (Instant, Option<FederatedStatus>, FederatedStatus);
 /// How long a written status is remembered; the host cache shows it long before.
 const WRITTEN_STATUS_TTL: Duration = Duration::from_secs(60);
 
+/// A kind whose controller runs.
+pub struct Running {
+    pub kind: Arc<Kind>,
+    pub store: Store<DynamicObject>,
+    pub trigger: Trigger,
+    pub(super) stop: tokio::sync::watch::Sender<bool>,
+    pub(super) task: Option<tokio::task::JoinHandle<()>>,
+}
+
 /// State shared by the controllers of every kind.
 pub struct Shared {
     pub host: Client,
     pub registry: Arc<Registry>,
     pub members: Arc<MemberCaches>,
     /// The kinds whose controllers run now, by kind name.
-    running: RwLock<HashMap<String, Running>>,
+    pub(super) running: RwLock<HashMap<String, Running>>,
     /// Bumped once the member watches have followed a registry change.
-    members_refreshed: tokio::sync::watch::Receiver<u64>,
-    pub events: crate::events::Publisher,
+    pub(super) members_refreshed: tokio::sync::watch::Receiver<u64>,
+    pub events: crate::host::events::Publisher,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
-    backoff: Mutex<HashMap<String, u32>>,
-    namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
-    propagation: Mutex<HashMap<String, Progress>>,
+    pub(super) backoff: Mutex<HashMap<String, u32>>,
+    pub(super) namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
+    pub(super) propagation: Mutex<HashMap<String, Progress>>,
     /// Per object: when kfed wrote a status, the status it carried and the status
     /// written over it, until the host cache shows the write (at most a minute).
-    written_status: Mutex<HashMap<String, WrittenStatus>>,
+    pub(super) written_status: Mutex<HashMap<String, WrittenStatus>>,
     /// Objects whose finalizer kfed released (by key, with their uid), until the host
     /// cache shows them gone (at most a minute): a reconcile that runs before that, on a
     /// member's delete event, has nothing left to do and writes nothing.
-    released: Mutex<HashMap<String, (Instant, String)>>,
+    pub(super) released: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 /// What one kind's reconciles see.
@@ -218,38 +213,12 @@ impl Shared {
     }
 }
 
-/// Bounds the memory of cached host objects: drops what reconciles never read
-/// (managed fields, kubectl's last-applied copy of the whole object) and keeps
-/// `spec` and `status` as JSON text, parsed when reconciled. A tree of small JSON
-/// maps takes about ten times the memory of its text.
-pub(crate) fn prune_host_object(obj: &mut DynamicObject) {
-    obj.metadata.managed_fields = None;
-    if let Some(annotations) = obj.metadata.annotations.as_mut() {
-        annotations.remove(crate::wellknown::LAST_APPLIED_ANNOTATION);
-    }
-    for field in ["spec", "status"] {
-        if let Some(value) = obj.data.get_mut(field)
-            && !value.is_string()
-            && !value.is_null()
-        {
-            *value = serde_json::Value::String(value.to_string());
-        }
-    }
-}
-
-/// What a reconcile depends on in the federated object itself. Changes elsewhere,
-/// above all kfed's own status writes, do not start a reconcile.
-pub(crate) fn sync_relevant(obj: &DynamicObject) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    obj.metadata.generation.hash(&mut hasher);
-    obj.metadata.deletion_timestamp.is_some().hash(&mut hasher);
-    obj.finalizers().iter().any(|f| f == FINALIZER).hash(&mut hasher);
-    for annotation in [
-        crate::wellknown::ORPHAN_ANNOTATION,
-        crate::wellknown::DELETE_OPTION_ANNOTATION,
-    ] {
-        obj.annotations().get(annotation).hash(&mut hasher);
-    }
-    Some(hasher.finish())
+/// The object's key in the workers' own maps (backoff, progress, written status).
+pub fn key_of(obj: &DynamicObject, ctx: &KindContext) -> String {
+    format!(
+        "{} {}/{}",
+        ctx.kind.target_kind(),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }

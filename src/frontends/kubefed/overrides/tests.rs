@@ -1,6 +1,9 @@
-//! Table tests of the override engine (KubeFed v0.10.0 and evanphx/json-patch v4.12 semantics).
+//! Table tests of KubeFed's overrides, compiled and applied by the engine
+//! (KubeFed v0.10.0 and evanphx/json-patch v4.12 semantics).
 
 use super::*;
+use crate::engine::patch::apply;
+use serde_json::{Value, json};
 
 fn ops(value: Value) -> Vec<OverrideOp> {
     serde_json::from_value(value).expect("valid override ops")
@@ -16,9 +19,18 @@ fn deployment() -> Value {
     })
 }
 
-fn patched(ops_json: Value) -> Result<Value, OverrideError> {
+fn patched(ops_json: Value) -> Result<Value, PatchError> {
     let mut doc = deployment();
-    apply(&mut doc, "cluster1", &ops(ops_json))?;
+    let list = [ClusterOverride {
+        cluster_name: "cluster1".into(),
+        cluster_overrides: ops(ops_json),
+    }];
+    let patches = compile(&list);
+    apply(
+        &mut doc,
+        "cluster1",
+        patches.for_cluster("cluster1").map_err(Clone::clone)?,
+    )?;
     Ok(doc)
 }
 
@@ -133,15 +145,6 @@ fn table() {
             "replace of a missing member adds it",
             json!([{"op": "replace", "path": "/spec/missing", "value": {"a": 1}}]),
             Ok(json!({"missing": {"a": 1}, "replicas": 3})),
-        ),
-        (
-            "empty op sets labels on a template without them (KubeFed's e2e update step)",
-            json!([
-                {"op": "remove", "path": "/metadata/labels"},
-                {"path": "/metadata/labels", "value": {"tier": "web"}},
-                {"path": "/spec/replicas", "value": 4}
-            ]),
-            Ok(json!({"replicas": 4})),
         ),
         (
             "replace under a missing parent fails",
@@ -282,8 +285,30 @@ fn table() {
 }
 
 #[test]
+fn empty_op_sets_labels_on_a_template_without_them() {
+    // KubeFed's e2e update step: a template without labels, an override without `op`.
+    let mut doc = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3}});
+    let list = [ClusterOverride {
+        cluster_name: "cluster1".into(),
+        cluster_overrides: ops(json!([
+            {"path": "/metadata/labels", "value": {"tier": "web"}},
+            {"path": "/spec/replicas", "value": 4}
+        ])),
+    }];
+    let patches = compile(&list);
+    let ops = patches.for_cluster("cluster1").expect("valid overrides");
+    apply(&mut doc, "cluster1", ops).expect("applies");
+    assert_eq!(doc["metadata"]["labels"], json!({"tier": "web"}));
+    assert_eq!(doc["spec"]["replicas"], 4);
+}
+
+#[test]
 fn validate_refuses_what_kubefed_refused() {
     let list = |v: Value| -> Vec<ClusterOverride> { serde_json::from_value(v).expect("valid overrides") };
+    let validate = |list: &[ClusterOverride]| match compile(list) {
+        Patches::ByCluster(_) => Ok(()),
+        Patches::Invalid(e) => Err(e),
+    };
     assert!(
         validate(&list(
             json!([{"clusterName": "a", "clusterOverrides": [{"path": "/spec/x", "value": 1}]}])
@@ -321,6 +346,7 @@ fn for_cluster_picks_the_named_cluster() {
         {"clusterName": "b", "clusterOverrides": [{"path": "/y", "value": 2}]}
     ]))
     .expect("valid overrides");
-    assert_eq!(for_cluster(&list, "b")[0].path, "/y");
-    assert!(for_cluster(&list, "c").is_empty());
+    let patches = compile(&list);
+    assert_eq!(patches.for_cluster("b").map(|ops| ops[0].path.as_str()), Ok("/y"));
+    assert_eq!(patches.for_cluster("c").map(<[Operation]>::len), Ok(0));
 }

@@ -1,28 +1,20 @@
-//! Cluster overrides: KubeFed's subset of RFC 6902 JSON Patch, applied per cluster.
+//! Per-cluster patches: RFC 6902 operations (add, remove, replace) applied to a
+//! rendered object. Every front end compiles its own per-cluster changes to these
+//! (KubeFed's `clusterOverrides`; later Karmada's overriders).
 //!
-//! Semantics follow KubeFed v0.10.0 and the json-patch library it applies them
-//! with (evanphx/json-patch v4.12): operations apply in list order; an empty or
-//! absent `op` means `replace`; `replace` and `add` of a missing member of an
-//! existing object create it, `remove` of one fails; every parent on the path must
-//! exist; `add` inserts at array indexes and appends with `-`, `replace` and
-//! `remove` need an index in range; negative array indexes count from the end. Every failure names
-//! the cluster, the operation's index and its path; no input panics.
+//! Semantics are those of the json-patch library KubeFed v0.10.0 applies its
+//! overrides with (evanphx/json-patch v4.12): operations apply in list order;
+//! `replace` and `add` of a missing member of an existing object create it,
+//! `remove` of one fails; every parent on the path must exist; `add` inserts at
+//! array indexes and appends with `-`, `replace` and `remove` need an index in
+//! range; negative array indexes count from the end. Every failure names the
+//! cluster, the operation's index and its path; no input panics.
 
-use crate::api::{ClusterOverride, OverrideOp};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 
-/// Paths that would change an object's identity; KubeFed refuses them too.
-pub const FORBIDDEN_PATHS: &[&str] = &[
-    "/metadata/name",
-    "/metadata/namespace",
-    "/metadata/generateName",
-    "/metadata",
-    "/kind",
-];
-
-/// The three operations KubeFed supports.
+/// An RFC 6902 operation the engine applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Add,
@@ -31,16 +23,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn parse(op: Option<&str>) -> Option<Op> {
-        match op.unwrap_or("") {
-            "" | "replace" => Some(Op::Replace),
-            "add" => Some(Op::Add),
-            "remove" => Some(Op::Remove),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Op::Add => "add",
             Op::Remove => "remove",
@@ -49,9 +32,17 @@ impl Op {
     }
 }
 
-/// Why the overrides of an object could not be applied.
+/// One operation: `value` is required for `add` and `replace`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operation {
+    pub op: Op,
+    pub path: String,
+    pub value: Option<Value>,
+}
+
+/// Why patches could not be had or applied.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum OverrideError {
+pub enum PatchError {
     #[error("overrides list cluster {cluster:?} more than once")]
     DuplicateCluster { cluster: String },
     #[error("cluster {cluster}: override {index} ({path}): {reason}")]
@@ -63,55 +54,34 @@ pub enum OverrideError {
     },
 }
 
-/// Checks the whole `overrides` list the way KubeFed's sync controller did, for
-/// objects that bypassed admission validation (e.g. stored under KubeFed's CRDs).
-pub fn validate(overrides: &[ClusterOverride]) -> Result<(), OverrideError> {
-    let mut clusters = BTreeSet::new();
-    for cluster in overrides {
-        if !clusters.insert(cluster.cluster_name.as_str()) {
-            return Err(OverrideError::DuplicateCluster {
-                cluster: cluster.cluster_name.clone(),
-            });
-        }
-        let mut paths = BTreeSet::new();
-        for (index, op) in cluster.cluster_overrides.iter().enumerate() {
-            let fail = |reason: String| OverrideError::Operation {
-                cluster: cluster.cluster_name.clone(),
-                index,
-                path: op.path.clone(),
-                reason,
-            };
-            if Op::parse(op.op.as_deref()).is_none() {
-                return Err(fail(format!(
-                    "unsupported op {:?}; use add, remove or replace",
-                    op.op.as_deref().unwrap_or("")
-                )));
-            }
-            if FORBIDDEN_PATHS.contains(&op.path.as_str()) {
-                return Err(fail("this path may not be overridden".into()));
-            }
-            if !paths.insert(op.path.as_str()) {
-                return Err(fail("the same path appears more than once for this cluster".into()));
-            }
-            parse_pointer(&op.path).map_err(fail)?;
-        }
-    }
-    Ok(())
+/// The patches of one intent, by cluster; or why the front end could not produce them
+/// (then no cluster gets the object, as KubeFed refused the whole list).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Patches {
+    ByCluster(BTreeMap<String, Vec<Operation>>),
+    Invalid(PatchError),
 }
 
-/// The overrides for `cluster`, if any.
-pub fn for_cluster<'a>(overrides: &'a [ClusterOverride], cluster: &str) -> &'a [OverrideOp] {
-    overrides
-        .iter()
-        .find(|o| o.cluster_name == cluster)
-        .map(|o| o.cluster_overrides.as_slice())
-        .unwrap_or(&[])
+impl Default for Patches {
+    fn default() -> Self {
+        Patches::ByCluster(BTreeMap::new())
+    }
+}
+
+impl Patches {
+    /// The operations for `cluster` (none when it has no entry).
+    pub fn for_cluster(&self, cluster: &str) -> Result<&[Operation], &PatchError> {
+        match self {
+            Patches::ByCluster(map) => Ok(map.get(cluster).map(Vec::as_slice).unwrap_or(&[])),
+            Patches::Invalid(e) => Err(e),
+        }
+    }
 }
 
 /// Applies `ops` to `doc` in order. On error `doc` may be partly patched; callers patch a copy.
-pub fn apply(doc: &mut Value, cluster: &str, ops: &[OverrideOp]) -> Result<(), OverrideError> {
+pub fn apply(doc: &mut Value, cluster: &str, ops: &[Operation]) -> Result<(), PatchError> {
     for (index, op) in ops.iter().enumerate() {
-        apply_one(doc, op).map_err(|reason| OverrideError::Operation {
+        apply_one(doc, op).map_err(|reason| PatchError::Operation {
             cluster: cluster.to_string(),
             index,
             path: op.path.clone(),
@@ -121,25 +91,19 @@ pub fn apply(doc: &mut Value, cluster: &str, ops: &[OverrideOp]) -> Result<(), O
     Ok(())
 }
 
-fn apply_one(doc: &mut Value, op: &OverrideOp) -> Result<(), String> {
-    let kind = Op::parse(op.op.as_deref()).ok_or_else(|| {
-        format!(
-            "unsupported op {:?}; use add, remove or replace",
-            op.op.as_deref().unwrap_or("")
-        )
-    })?;
+fn apply_one(doc: &mut Value, op: &Operation) -> Result<(), String> {
     let tokens = parse_pointer(&op.path)?;
-    let (path, creates) = resolve(doc, &tokens, kind)?;
-    let value = match kind {
+    let (path, creates) = resolve(doc, &tokens, op.op)?;
+    let value = match op.op {
         Op::Remove => None,
         Op::Add | Op::Replace => Some(
             op.value
                 .clone()
-                .ok_or_else(|| format!("{} needs a value", kind.name()))?,
+                .ok_or_else(|| format!("{} needs a value", op.op.name()))?,
         ),
     };
     // A replace that creates an object member is, to RFC 6902, an add.
-    let wire = if creates { Op::Add } else { kind };
+    let wire = if creates { Op::Add } else { op.op };
     let mut operation = json!({ "op": wire.name(), "path": path });
     if let Some(value) = value {
         operation["value"] = value;
@@ -149,7 +113,7 @@ fn apply_one(doc: &mut Value, op: &OverrideOp) -> Result<(), String> {
 }
 
 /// Splits an RFC 6901 pointer into unescaped tokens.
-fn parse_pointer(path: &str) -> Result<Vec<String>, String> {
+pub fn parse_pointer(path: &str) -> Result<Vec<String>, String> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err("path must be a JSON pointer starting with /".into());
     };
@@ -254,6 +218,3 @@ impl fmt::Display for Op {
         f.write_str(self.name())
     }
 }
-
-#[cfg(test)]
-mod tests;
