@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 include tests/testbed/testbed.mk
 
-.PHONY: all build crds fmt lint unit test integration test-loaded join deploy bench chaos image demo demo-stop clean
+.PHONY: all build crds fmt lint layout unit test integration test-loaded join deploy bench chaos image demo demo-stop clean
 
 all: build
 
@@ -21,10 +21,14 @@ crds:
 fmt:
 	$(CARGO) fmt --all
 
-lint:
+lint: layout
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	cd tests/testbed/launcher && gofmt -l . | (! grep .) && go vet ./...
+
+## The shape of src/: Rust files, the largest, files over 500 lines; fails on an import circle.
+layout:
+	python3 tests/layout.py src
 
 ## Unit tests: pure engines, codegen, CRD drift check, launcher.
 unit:

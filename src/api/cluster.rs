@@ -96,7 +96,7 @@ pub struct KubeFedClusterStatus {
 pub struct ClusterCondition {
     #[serde(rename = "type")]
     pub type_: String,
-    pub status: String,
+    pub status: crate::api::ConditionStatus,
     pub last_probe_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,

@@ -160,7 +160,7 @@ pub struct PropagationCondition {
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
-    pub status: String,
+    pub status: crate::api::ConditionStatus,
     /// Machine-readable reason, e.g. `CheckClusters` or `NamespaceNotFederated`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

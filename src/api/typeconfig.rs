@@ -115,7 +115,7 @@ pub struct TypeConfigCondition {
     #[serde(rename = "type")]
     pub type_: String,
     /// `True` or `False`.
-    pub status: String,
+    pub status: crate::api::ConditionStatus,
     pub reason: String,
     pub message: String,
     pub last_transition_time: String,

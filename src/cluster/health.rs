@@ -1,5 +1,6 @@
 //! Member cluster health: probe outcomes, thresholds and the KubeFed conditions they map to.
 
+use crate::api::ConditionStatus;
 use crate::api::cluster::{ClusterCondition, KubeFedClusterStatus};
 use std::time::Duration;
 
@@ -112,9 +113,9 @@ impl Tracker {
 /// kfed adds a `Ready=False` condition next to `Offline` and `ConfigMalformed`, so
 /// `kubectl get kubefedclusters` always shows readiness.
 pub fn status_for(health: &Health, version: Option<&str>, now: &str) -> KubeFedClusterStatus {
-    let condition = |type_: &str, status: &str, reason: &str, message: String| ClusterCondition {
+    let condition = |type_: &str, status: ConditionStatus, reason: &str, message: String| ClusterCondition {
         type_: type_.into(),
-        status: status.into(),
+        status,
         last_probe_time: now.into(),
         last_transition_time: Some(now.into()),
         reason: Some(reason.into()),
@@ -124,33 +125,43 @@ pub fn status_for(health: &Health, version: Option<&str>, now: &str) -> KubeFedC
         Health::Unknown => vec![],
         Health::Ready => vec![condition(
             "Ready",
-            "True",
+            ConditionStatus::True,
             "ClusterReady",
             "/healthz responded with ok".into(),
         )],
         Health::NotReady(answer) => vec![condition(
             "Ready",
-            "False",
+            ConditionStatus::False,
             "ClusterNotReady",
             format!("/healthz responded without ok: {answer}"),
         )],
         Health::Offline(reason) => vec![
             condition(
                 "Ready",
-                "False",
+                ConditionStatus::False,
                 "ClusterNotReachable",
                 format!("cluster is not reachable: {reason}"),
             ),
             condition(
                 "Offline",
-                "True",
+                ConditionStatus::True,
                 "ClusterNotReachable",
                 format!("cluster is not reachable: {reason}"),
             ),
         ],
         Health::ConfigMalformed(reason) => vec![
-            condition("Ready", "False", "ClusterConfigMalformed", reason.clone()),
-            condition("ConfigMalformed", "True", "ClusterConfigMalformed", reason.clone()),
+            condition(
+                "Ready",
+                ConditionStatus::False,
+                "ClusterConfigMalformed",
+                reason.clone(),
+            ),
+            condition(
+                "ConfigMalformed",
+                ConditionStatus::True,
+                "ClusterConfigMalformed",
+                reason.clone(),
+            ),
         ],
     };
     KubeFedClusterStatus {
@@ -166,7 +177,7 @@ pub fn status_changed(a: Option<&KubeFedClusterStatus>, b: &KubeFedClusterStatus
         let conditions: Vec<_> = s
             .conditions
             .iter()
-            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()))
+            .map(|c| (c.type_.clone(), c.status, c.reason.clone(), c.message.clone()))
             .collect();
         (conditions, s.kubernetes_version.clone())
     };
@@ -253,11 +264,9 @@ mod tests {
         assert_eq!(ready.conditions[0].reason.as_deref(), Some("ClusterReady"));
         assert_eq!(ready.kubernetes_version.as_deref(), Some("v1.37.2"));
         let offline = status_for(&Health::Offline("refused".into()), None, "t0");
-        assert!(
-            offline.conditions.iter().any(|c| c.type_ == "Offline"
-                && c.status == "True"
-                && c.reason.as_deref() == Some("ClusterNotReachable"))
-        );
+        assert!(offline.conditions.iter().any(|c| c.type_ == "Offline"
+            && c.status == ConditionStatus::True
+            && c.reason.as_deref() == Some("ClusterNotReachable")));
         let malformed = status_for(&Health::ConfigMalformed("bad".into()), None, "t0");
         assert!(
             malformed

@@ -51,7 +51,7 @@ struct Entry {
 }
 
 /// A `Ready` condition's status, reason and message.
-type ReadyCondition = (String, String, String);
+type ReadyCondition = (crate::api::ConditionStatus, String, String);
 
 /// Shared, always-current view of the member clusters.
 pub struct Registry {
@@ -409,7 +409,7 @@ struct Events {
 impl Events {
     /// Publishes one Event about `cluster` for its new `Ready` condition.
     async fn announce(&self, cluster: &KubeFedCluster, (status, reason, message): &ReadyCondition) {
-        let type_ = if status == "True" {
+        let type_ = if *status == crate::api::ConditionStatus::True {
             EventType::Normal
         } else {
             EventType::Warning
@@ -425,7 +425,7 @@ impl Events {
 fn ready_condition(status: &crate::api::KubeFedClusterStatus) -> Option<ReadyCondition> {
     let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
     Some((
-        c.status.clone(),
+        c.status,
         c.reason.clone().unwrap_or_default(),
         c.message.clone().unwrap_or_default(),
     ))

@@ -59,16 +59,16 @@ pub struct Shared {
     pub events: crate::host::events::Publisher,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
-    pub(super) backoff: Mutex<HashMap<String, u32>>,
+    pub(super) backoff: Mutex<HashMap<ObjectKey, u32>>,
     pub(super) namespace_placements: Mutex<HashMap<String, BTreeSet<String>>>,
-    pub(super) propagation: Mutex<HashMap<String, Progress>>,
+    pub(super) propagation: Mutex<HashMap<ObjectKey, Progress>>,
     /// Per object: when kfed wrote a status, the status it carried and the status
     /// written over it, until the host cache shows the write (at most a minute).
-    pub(super) written_status: Mutex<HashMap<String, WrittenStatus>>,
+    pub(super) written_status: Mutex<HashMap<ObjectKey, WrittenStatus>>,
     /// Objects whose finalizer kfed released (by key, with their uid), until the host
     /// cache shows them gone (at most a minute): a reconcile that runs before that, on a
     /// member's delete event, has nothing left to do and writes nothing.
-    pub(super) released: Mutex<HashMap<String, (Instant, String)>>,
+    pub(super) released: Mutex<HashMap<ObjectKey, (Instant, String)>>,
 }
 
 /// What one kind's reconciles see.
@@ -79,9 +79,9 @@ pub struct KindContext {
 
 impl Shared {
     /// The next retry delay for `key`: 1 s doubling to 5 min, with jitter.
-    pub fn backoff(&self, key: &str) -> Duration {
+    pub fn backoff(&self, key: &ObjectKey) -> Duration {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        let failures = map.entry(key.to_string()).or_insert(0);
+        let failures = map.entry(key.clone()).or_insert(0);
         *failures = failures.saturating_add(1);
         let base = Duration::from_secs(1)
             .saturating_mul(1u32 << (*failures - 1).min(9))
@@ -94,14 +94,14 @@ impl Shared {
     /// no write (e.g. seen again after a restart) are not measured.
     pub fn propagation_progress(
         &self,
-        key: &str,
+        key: &ObjectKey,
         generation: Option<i64>,
         wrote: bool,
         converged: bool,
     ) -> Option<Duration> {
         let mut map = self.propagation.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map
-            .entry(key.to_string())
+            .entry(key.clone())
             .or_insert((generation, Some(Instant::now()), false));
         if entry.0 != generation {
             *entry = (generation, Some(Instant::now()), false);
@@ -115,7 +115,7 @@ impl Shared {
     }
 
     /// Drops everything kept about a deleted object.
-    pub fn forget(&self, key: &str) {
+    pub fn forget(&self, key: &ObjectKey) {
         self.reset_backoff(key);
         self.propagation.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         self.written_status
@@ -125,19 +125,19 @@ impl Shared {
     }
 
     /// Remembers a status written over `before`.
-    pub fn status_written(&self, key: &str, before: Option<FederatedStatus>, written: FederatedStatus) {
+    pub fn status_written(&self, key: &ObjectKey, before: Option<FederatedStatus>, written: FederatedStatus) {
         let mut map = self.written_status.lock().unwrap_or_else(|p| p.into_inner());
         // Status events do not start reconciles, so entries are also dropped by age.
         if map.len() % 1024 == 1023 {
             map.retain(|_, (at, _, _)| at.elapsed() < WRITTEN_STATUS_TTL);
         }
-        map.insert(key.to_string(), (Instant::now(), before, written));
+        map.insert(key.clone(), (Instant::now(), before, written));
     }
 
     /// The object's current status given the `cached` one: what kfed wrote last while
     /// the cache still shows the status from before that write; else the cached one.
     /// A status changed by anyone else after kfed's write shows as neither, and wins.
-    pub fn status_seen(&self, key: &str, cached: Option<FederatedStatus>) -> Option<FederatedStatus> {
+    pub fn status_seen(&self, key: &ObjectKey, cached: Option<FederatedStatus>) -> Option<FederatedStatus> {
         let mut map = self.written_status.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(key) {
             Some((at, before, written)) if *before == cached && at.elapsed() < WRITTEN_STATUS_TTL => {
@@ -152,17 +152,17 @@ impl Shared {
     }
 
     /// Remembers that the finalizer of `key` (object `uid`) was released.
-    pub fn finalizer_released(&self, key: &str, uid: &str) {
+    pub fn finalizer_released(&self, key: &ObjectKey, uid: &str) {
         let mut map = self.released.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() % 1024 == 1023 {
             map.retain(|_, (at, _)| at.elapsed() < WRITTEN_STATUS_TTL);
         }
-        map.insert(key.to_string(), (Instant::now(), uid.to_string()));
+        map.insert(key.clone(), (Instant::now(), uid.to_string()));
     }
 
     /// Whether kfed already released the finalizer of this object (`uid`) and the host
     /// cache has not caught up yet.
-    pub fn was_released(&self, key: &str, uid: &str) -> bool {
+    pub fn was_released(&self, key: &ObjectKey, uid: &str) -> bool {
         let mut map = self.released.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(key) {
             Some((at, released)) if released == uid && at.elapsed() < WRITTEN_STATUS_TTL => true,
@@ -174,7 +174,7 @@ impl Shared {
         }
     }
 
-    pub fn reset_backoff(&self, key: &str) {
+    pub fn reset_backoff(&self, key: &ObjectKey) {
         self.backoff.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
@@ -213,12 +213,27 @@ impl Shared {
     }
 }
 
-/// The object's key in the workers' own maps (backoff, progress, written status).
-pub fn key_of(obj: &DynamicObject, ctx: &KindContext) -> String {
-    format!(
-        "{} {}/{}",
-        ctx.kind.target_kind(),
-        obj.namespace().unwrap_or_default(),
-        obj.name_any()
-    )
+/// One federated object, as the workers' own maps (backoff, progress, written status,
+/// released finalizers) key it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let namespace = self.namespace.as_deref().unwrap_or_default();
+        write!(f, "{} {namespace}/{}", self.kind, self.name)
+    }
+}
+
+/// The key of `obj`, a federated object of `ctx`'s kind.
+pub fn key_of(obj: &DynamicObject, ctx: &KindContext) -> ObjectKey {
+    ObjectKey {
+        kind: ctx.kind.target_kind().to_string(),
+        namespace: obj.namespace(),
+        name: obj.name_any(),
+    }
 }

@@ -1,7 +1,7 @@
 //! The status of a federated object: KubeFed's shape and reasons, computed
 //! purely from what happened in each cluster, and written only when it changes.
 
-use crate::api::{ClusterPropagationStatus, FederatedStatus, PropagationCondition};
+use crate::api::{ClusterPropagationStatus, ConditionStatus, FederatedStatus, PropagationCondition};
 use crate::engine::outcome::{ClusterResult, ClusterState};
 
 /// Why the object as a whole is not propagated (KubeFed's aggregate reasons).
@@ -32,7 +32,7 @@ pub fn compute(
         other => other,
     };
     let (status, reason, message) = match &aggregate {
-        Aggregate::Propagated => ("True", None, None),
+        Aggregate::Propagated => (ConditionStatus::True, None, None),
         Aggregate::CheckClusters => {
             let failing: Vec<String> = results
                 .iter()
@@ -42,18 +42,22 @@ pub fn compute(
                     None => format!("{}: {}", r.cluster, r.state.reason().unwrap_or_default()),
                 })
                 .collect();
-            ("False", Some("CheckClusters"), Some(failing.join("; ")))
+            (ConditionStatus::False, Some("CheckClusters"), Some(failing.join("; ")))
         }
         Aggregate::NamespaceNotFederated => (
-            "False",
+            ConditionStatus::False,
             Some("NamespaceNotFederated"),
             Some("the namespace has no FederatedNamespace, so the object is placed nowhere".to_string()),
         ),
-        Aggregate::ComputePlacementFailed(why) => ("False", Some("ComputePlacementFailed"), Some(why.clone())),
+        Aggregate::ComputePlacementFailed(why) => (
+            ConditionStatus::False,
+            Some("ComputePlacementFailed"),
+            Some(why.clone()),
+        ),
     };
     let mut condition = PropagationCondition {
         type_: "Propagation".into(),
-        status: status.into(),
+        status,
         reason: reason.map(str::to_string),
         message,
         last_update_time: Some(now.into()),
@@ -105,7 +109,7 @@ mod tests {
             "t0",
         );
         assert_eq!(s.observed_generation, Some(3));
-        assert_eq!(s.conditions[0].status, "True");
+        assert_eq!(s.conditions[0].status, ConditionStatus::True);
         assert_eq!(s.conditions[0].reason, None);
         assert_eq!(
             s.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
@@ -125,7 +129,7 @@ mod tests {
             ClusterResult::failed("b", ClusterState::ClusterNotReady, "cluster is not reachable"),
         ];
         let s = compute(None, Some(1), Aggregate::Propagated, &results, "t0");
-        assert_eq!(s.conditions[0].status, "False");
+        assert_eq!(s.conditions[0].status, ConditionStatus::False);
         assert_eq!(s.conditions[0].reason.as_deref(), Some("CheckClusters"));
         assert_eq!(
             s.conditions[0].message.as_deref(),

@@ -4,6 +4,7 @@
 //! FTC finalizer; a deleted FTC stops its kind and leaves the member objects.
 
 use super::resolve::{self, CrdIndex, CrdInfo, Verdict};
+use crate::api::ConditionStatus;
 use crate::api::typeconfig::{ControllerStatus, FederatedTypeConfig, FederatedTypeConfigStatus, TypeConfigCondition};
 use crate::cluster::now_rfc3339;
 use crate::frontends::kubefed::KindSet;
@@ -88,8 +89,13 @@ fn log_watch_error(result: Result<(), watcher::Error>, what: &str) {
 /// What the controller remembers between passes.
 #[derive(Default)]
 struct State {
-    /// The status last written per FTC, until the cache shows it.
-    written: HashMap<String, FederatedTypeConfigStatus>,
+    /// Per FTC, the status kfed wrote last and the one it wrote over: while the cache
+    /// still shows the latter, the FTC carries the former.
+    written: HashMap<String, (FederatedTypeConfigStatus, FederatedTypeConfigStatus)>,
+    /// Per FTC, the resourceVersion its finalizer patch was sent against, until the
+    /// cache shows a newer one: passes that run before (on the events of other
+    /// FTCs) send no patch bound to fail.
+    finalizing: HashMap<String, String>,
     retry: bool,
 }
 
@@ -124,22 +130,31 @@ impl Controller {
             match verdicts.get(&name) {
                 Some(Verdict::Deleting) => self.release(ftc).await?,
                 Some(verdict) => {
-                    self.ensure_finalizer(ftc).await?;
+                    self.ensure_finalizer(ftc, state).await?;
                     self.report(ftc, verdict, state).await?;
                 }
                 None => {}
             }
         }
         state.written.retain(|name, _| verdicts.contains_key(name));
+        state.finalizing.retain(|name, _| verdicts.contains_key(name));
         Ok(())
     }
 
     /// Adds the finalizer with a JSON patch guarded by the cached resourceVersion (server-side
     /// apply would validate a partial FTC against the schema, which requires `spec`).
-    async fn ensure_finalizer(&self, ftc: &FederatedTypeConfig) -> Result<(), Error> {
+    async fn ensure_finalizer(&self, ftc: &FederatedTypeConfig, state: &mut State) -> Result<(), Error> {
+        let name = ftc.name_any();
         if ftc.finalizers().iter().any(|f| f == FTC_FINALIZER) {
+            state.finalizing.remove(&name);
             return Ok(());
         }
+        if state.finalizing.get(&name) == ftc.resource_version().as_ref() {
+            return Ok(()); // sent; the cache has not caught up
+        }
+        state
+            .finalizing
+            .insert(name, ftc.resource_version().unwrap_or_default());
         let mut finalizers = ftc.finalizers().to_vec();
         finalizers.push(FTC_FINALIZER.into());
         let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
@@ -193,14 +208,10 @@ impl Controller {
     async fn report(&self, ftc: &FederatedTypeConfig, verdict: &Verdict, state: &mut State) -> Result<(), Error> {
         let name = ftc.name_any();
         let cached = ftc.status.clone().unwrap_or_default();
-        let next = status_for(ftc, verdict, &cached);
-        if state.written.get(&name) == Some(&next) && cached != next {
-            return Ok(()); // written; the cache has not caught up
-        }
-        state.written.remove(&name);
-        if cached == next {
+        let Some((next, before)) = status_to_write(ftc, verdict, &cached, state.written.get(&name), now_rfc3339) else {
             return Ok(());
-        }
+        };
+        state.written.remove(&name);
         let patch = serde_json::json!({ "status": next });
         match self
             .api
@@ -211,11 +222,11 @@ impl Controller {
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        state.written.insert(name.clone(), next.clone());
-        let changed_state = cached.conditions.first().map(|c| (&c.status, &c.reason))
+        state.written.insert(name.clone(), (before.clone(), next.clone()));
+        let changed_state = before.conditions.first().map(|c| (&c.status, &c.reason))
             != next.conditions.first().map(|c| (&c.status, &c.reason));
         if changed_state && let Some(condition) = next.conditions.first() {
-            let type_ = if condition.status == "True" {
+            let type_ = if condition.status == ConditionStatus::True {
                 EventType::Normal
             } else {
                 EventType::Warning
@@ -239,11 +250,32 @@ impl Controller {
     }
 }
 
+/// The status to write for `verdict`, and the status it replaces, or `None` when the FTC
+/// has it already. `written` is what kfed wrote last over what: while the cache still
+/// shows what it wrote over, the FTC carries what it wrote (its transition time
+/// included, so a pass a second later does not write the same status again with a new
+/// time). A status someone else wrote shows as neither, and is corrected.
+fn status_to_write(
+    ftc: &FederatedTypeConfig,
+    verdict: &Verdict,
+    cached: &FederatedTypeConfigStatus,
+    written: Option<&(FederatedTypeConfigStatus, FederatedTypeConfigStatus)>,
+    now: impl FnOnce() -> String,
+) -> Option<(FederatedTypeConfigStatus, FederatedTypeConfigStatus)> {
+    let current = match written {
+        Some((over, wrote)) if over == cached => wrote,
+        _ => cached,
+    };
+    let next = status_for(ftc, verdict, current, now);
+    (next != *current).then(|| (next, current.clone()))
+}
+
 /// The status an FTC gets for its verdict (transition time kept while unchanged).
 fn status_for(
     ftc: &FederatedTypeConfig,
     verdict: &Verdict,
     cached: &FederatedTypeConfigStatus,
+    now: impl FnOnce() -> String,
 ) -> FederatedTypeConfigStatus {
     let (running, reason, message) = match verdict {
         Verdict::Run(kind) => (
@@ -263,13 +295,13 @@ fn status_for(
         Verdict::Deleting => (false, "Deleting", "being deleted".to_string()),
         Verdict::Invalid(problem) => (false, problem.reason(), problem.to_string()),
     };
-    let status = if running { "True" } else { "False" };
+    let status = ConditionStatus::from_bool(running);
     let last_transition_time = cached
         .conditions
         .first()
         .filter(|c| c.status == status && c.reason == reason)
         .map(|c| c.last_transition_time.clone())
-        .unwrap_or_else(now_rfc3339);
+        .unwrap_or_else(now);
     FederatedTypeConfigStatus {
         observed_generation: ftc.metadata.generation.unwrap_or_default(),
         propagation_controller: if running {
@@ -280,7 +312,7 @@ fn status_for(
         status_controller: cached.status_controller,
         conditions: vec![TypeConfigCondition {
             type_: "Ready".into(),
-            status: status.into(),
+            status,
             reason: reason.into(),
             message,
             last_transition_time,
@@ -335,5 +367,57 @@ impl kube::runtime::reflector::Lookup for CrdSummary {
     }
     fn uid(&self) -> Option<std::borrow::Cow<'_, str>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ftc() -> FederatedTypeConfig {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
+            "metadata": {"name": "configmaps", "namespace": "kube-federation-system", "generation": 1},
+            "spec": {
+                "targetType": {"version": "v1", "kind": "ConfigMap", "pluralName": "configmaps", "scope": "Namespaced"},
+                "propagation": "Disabled",
+                "federatedType": {"group": "types.kubefed.io", "version": "v1beta1", "kind": "FederatedConfigMap",
+                                  "pluralName": "federatedconfigmaps", "scope": "Namespaced"}
+            }
+        }))
+        .expect("a valid FTC")
+    }
+
+    #[test]
+    fn a_status_written_but_not_yet_cached_is_not_written_again() {
+        let ftc = ftc();
+        let empty = FederatedTypeConfigStatus::default();
+        let (first, before) =
+            status_to_write(&ftc, &Verdict::Disabled, &empty, None, || "t0".into()).expect("a first status");
+        assert_eq!(before, empty);
+        assert_eq!(first.conditions[0].last_transition_time, "t0");
+        let written = (empty.clone(), first.clone());
+        // A pass a second later, before the cache shows the write: nothing to write.
+        assert_eq!(
+            status_to_write(&ftc, &Verdict::Disabled, &empty, Some(&written), || "t1".into()),
+            None
+        );
+        // The cache caught up: nothing either.
+        assert_eq!(
+            status_to_write(&ftc, &Verdict::Disabled, &first, Some(&written), || "t2".into()),
+            None
+        );
+        // A new verdict while the cache still lags: written once, replacing what kfed wrote.
+        let (next, before) = status_to_write(&ftc, &Verdict::Deleting, &empty, Some(&written), || "t3".into())
+            .expect("a changed status");
+        assert_eq!(before, first);
+        assert_eq!(next.conditions[0].reason, "Deleting");
+        assert_eq!(next.conditions[0].last_transition_time, "t3");
+        // Someone else's status is corrected.
+        let mut foreign = first.clone();
+        foreign.conditions[0].reason = "Whatever".into();
+        let (fixed, _) =
+            status_to_write(&ftc, &Verdict::Disabled, &foreign, Some(&written), || "t4".into()).expect("a correction");
+        assert_eq!(fixed.conditions[0].reason, "PropagationDisabled");
     }
 }
