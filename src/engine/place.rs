@@ -52,11 +52,13 @@ fn selected(selection: &Selection, members: &[Member]) -> Result<BTreeSet<String
     }
 }
 
+/// Members and cluster sets for placement tables, here and in the front ends.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn members() -> Vec<Member> {
+    /// cluster1 (eu, prod), cluster2 (us, prod), cluster3 (us).
+    pub fn members() -> Vec<Member> {
         let member = |name: &str, labels: &[(&str, &str)]| Member {
             name: name.into(),
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -68,9 +70,15 @@ mod tests {
         ]
     }
 
-    fn names(list: &[&str]) -> BTreeSet<String> {
+    pub fn names(list: &[&str]) -> BTreeSet<String> {
         list.iter().map(|s| s.to_string()).collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{members, names};
+    use super::*;
 
     fn clusters(list: &[&str]) -> Selection {
         Selection::Clusters(names(list))

@@ -213,28 +213,12 @@ fn namespace_placement(obj: &DynamicObject, kind: &Kind, namespaces: Namespaces)
 mod tests {
     use super::*;
     use crate::api::FederatedStatus;
-    use crate::engine::place::{Member, place};
+    use crate::engine::place::fixtures::{members, names};
+    use crate::engine::place::place;
     use serde_json::json;
-    use std::collections::BTreeSet;
-
-    fn members() -> Vec<Member> {
-        let member = |name: &str, labels: &[(&str, &str)]| Member {
-            name: name.into(),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        };
-        vec![
-            member("cluster1", &[("region", "eu"), ("env", "prod")]),
-            member("cluster2", &[("region", "us"), ("env", "prod")]),
-            member("cluster3", &[("region", "us")]),
-        ]
-    }
 
     fn placement(value: serde_json::Value) -> Placement {
         serde_json::from_value(value).expect("valid placement")
-    }
-
-    fn names(list: &[&str]) -> BTreeSet<String> {
-        list.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
