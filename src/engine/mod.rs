@@ -14,6 +14,7 @@ pub mod outcome;
 pub mod patch;
 pub mod place;
 pub mod render;
+pub mod schedule;
 
 pub use intent::{Intent, Owner, Removal, Selection};
 pub use outcome::{Change, ClusterResult, ClusterState, Outcome};
