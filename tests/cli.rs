@@ -96,8 +96,18 @@ fn join_gives_members_a_least_privilege_identity_and_unjoin_removes_it() {
         .expect("joined");
     assert_eq!(before["spec"], after["spec"]);
 
-    // Join under another name, then unjoin: everything join created goes, in both clusters.
+    // Join under another name, over the fixed role an older kfed wrote (field manager kfed):
+    // the role becomes the aggregated one. Then unjoin: everything join created goes.
     let extra = "extra";
+    let old_role = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "kfed:member:extra"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}"#;
+    let out = tb.kubectl_stdin(
+        &members[0],
+        &["apply", "--server-side", "--field-manager", "kfed", "-f", "-"],
+        Some(old_role),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     kfed_ok(
         &tb,
         &[
@@ -110,6 +120,15 @@ fn join_gives_members_a_least_privilege_identity_and_unjoin_removes_it() {
         ],
     );
     assert!(tb.get("host", "kubefedcluster", Some(fed_ns), extra).is_some());
+    let role = tb
+        .get(&members[0], "clusterrole", None, "kfed:member:extra")
+        .expect("the member role");
+    assert!(role["aggregationRule"].is_object(), "{role}");
+    assert!(
+        !role["rules"].to_string().contains("pods"),
+        "the older role's rules stayed: {role}"
+    );
+    assert!(role["rules"].to_string().contains("configmaps"), "{role}");
     assert!(
         tb.get(&members[0], "serviceaccount", Some(fed_ns), "kfed-extra")
             .is_some()
