@@ -332,11 +332,7 @@ fn kfed_enable_adds_a_kind_that_ftcs_start_and_stop_while_kfed_runs() {
     set_propagation(&tb, "namespaces", "Enabled");
     wait_ftc(&tb, "configmaps", "Running");
     barrier(&tb, &members, ns, 4);
-    assert!(
-        !controller.exited(),
-        "the operator exited; see {}",
-        controller.log.display()
-    );
+    controller.check_alive().expect("the operator kept running");
     controller.stop();
 }
 
@@ -422,11 +418,7 @@ fn a_new_target_version_restarts_the_kind() {
     assert_eq!(condition["reason"], "PropagationRunning", "{condition}");
     tb.apply("host", &gear(2));
     in_members(2, "kfedtest.example.com/v2");
-    assert!(
-        !controller.exited(),
-        "the operator exited; see {}",
-        controller.log.display()
-    );
+    controller.check_alive().expect("the operator kept running");
     controller.stop();
 }
 

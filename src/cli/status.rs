@@ -63,7 +63,7 @@ fn row(kind: &Kind, obj: &DynamicObject) -> Row {
     let ready = match (condition, obj.metadata.deletion_timestamp.is_some()) {
         (_, true) => "Deleting".to_string(),
         (None, _) => "Pending".to_string(),
-        (Some(c), _) if c.status == ConditionStatus::True => "True".to_string(),
+        (Some(c), _) if c.status == ConditionStatus::True => c.status.as_str().to_string(),
         (Some(c), _) => format!("False ({})", c.reason.as_deref().unwrap_or("?")),
     };
     Row {

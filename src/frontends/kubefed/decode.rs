@@ -77,10 +77,7 @@ pub fn decode(obj: &DynamicObject, kind: &Kind, namespaces: Namespaces) -> Resul
         }
     };
     let intent = Intent {
-        owner: Owner {
-            name: obj.name_any(),
-            namespace: obj.namespace(),
-        },
+        owner: owner(obj),
         template: spec.template,
         selection,
         replicas: None,
